@@ -1,0 +1,50 @@
+// Clocks: a monotonic nanosecond clock for control paths and timeouts, and the CPU's time-stamp
+// counter for benchmarks that time single operations.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
+
+namespace clio {
+
+/// CLOCK_MONOTONIC in nanoseconds (vDSO, about 20 ns).
+inline uint64_t now_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+/// Time-stamp counter; falls back to now_ns() where there is none.
+struct Tsc {
+  /// A reading ordered after every earlier instruction (rdtscp waits for them) and before every
+  /// later one (lfence).
+  static uint64_t now() {
+#if defined(__x86_64__)
+    unsigned aux;
+    uint64_t t = __rdtscp(&aux);
+    _mm_lfence();
+    return t;
+#else
+    return now_ns();
+#endif
+  }
+  /// Nanoseconds per tick, measured once against CLOCK_MONOTONIC over about 50 ms.
+  static double ns_per_tick();
+};
+
+}  // namespace clio
+
+namespace clio {
+
+/// A hint inside spin loops (x86 `pause`); a no-op elsewhere.
+inline void cpu_relax() {
+#if defined(__x86_64__)
+  _mm_pause();
+#endif
+}
+
+}  // namespace clio

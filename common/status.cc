@@ -1,0 +1,56 @@
+#include "common/status.h"
+
+namespace clio {
+
+const char* status_name(Status s) {
+  switch (s) {
+    case Status::kOk: return "kOk";
+    case Status::kRetryLater: return "kRetryLater";
+    case Status::kUnmapped: return "kUnmapped";
+    case Status::kPermission: return "kPermission";
+    case Status::kNoSuchRas: return "kNoSuchRas";
+    case Status::kNoMemory: return "kNoMemory";
+    case Status::kFixedVaUnavailable: return "kFixedVaUnavailable";
+    case Status::kVaInUse: return "kVaInUse";
+    case Status::kBadArgument: return "kBadArgument";
+    case Status::kTooManyRas: return "kTooManyRas";
+    case Status::kShuttingDown: return "kShuttingDown";
+    case Status::kTruncated: return "kTruncated";
+    case Status::kBadMagic: return "kBadMagic";
+    case Status::kBadVersion: return "kBadVersion";
+    case Status::kBadOpcode: return "kBadOpcode";
+    case Status::kBadLength: return "kBadLength";
+    case Status::kBadFlags: return "kBadFlags";
+    case Status::kBadChecksum: return "kBadChecksum";
+    case Status::kBadReserved: return "kBadReserved";
+  }
+  return "kUnknownStatus";
+}
+
+const char* status_message(Status s) {
+  switch (s) {
+    case Status::kOk: return "success";
+    case Status::kRetryLater: return "memory node busy, try again";
+    case Status::kUnmapped: return "address is not in any allocation (never allocated, or freed)";
+    case Status::kPermission: return "permission denied for this access";
+    case Status::kNoSuchRas: return "no such remote address space, or wrong key";
+    case Status::kNoMemory: return "out of remote memory";
+    case Status::kFixedVaUnavailable:
+      return "fixed address refused: its page-table buckets are full, choose another address";
+    case Status::kVaInUse: return "fixed address overlaps an existing allocation";
+    case Status::kBadArgument: return "invalid argument";
+    case Status::kTooManyRas: return "memory node has no room for another address space";
+    case Status::kShuttingDown: return "memory node is shutting down";
+    case Status::kTruncated: return "packet shorter than its header";
+    case Status::kBadMagic: return "not a Clio packet (bad magic)";
+    case Status::kBadVersion: return "unsupported protocol version";
+    case Status::kBadOpcode: return "unknown opcode";
+    case Status::kBadLength: return "length field disagrees with the packet";
+    case Status::kBadFlags: return "undefined flag bits";
+    case Status::kBadChecksum: return "checksum mismatch (corrupted packet)";
+    case Status::kBadReserved: return "reserved header field is not zero";
+  }
+  return "unknown status code";
+}
+
+}  // namespace clio

@@ -1,0 +1,47 @@
+// Status codes shared by the memory node (MN) and CLib: the result of every remote operation.
+//
+// The numeric values are part of the wire format (the reply header's `status` byte): never
+// renumber or reuse one; add new codes at the end of their group.
+#pragma once
+
+#include <cstdint>
+
+namespace clio {
+
+/// Outcome of a remote operation or of validating a packet.
+enum class Status : uint8_t {
+  // --- Operation results (set by the MN in replies) -------------------------------------------
+  kOk = 0,                   ///< done
+  kRetryLater = 1,           ///< transient: nothing ready (free-page buffer empty, queue full)
+  kUnmapped = 2,             ///< the VA is in no allocation of this address space (or was freed)
+  kPermission = 3,           ///< the access is against the allocation's or the key's rights
+  kNoSuchRas = 4,            ///< no live address space with that PID, or the key does not match
+  kNoMemory = 5,             ///< out of virtual range, page-table slots or physical pages
+  kFixedVaUnavailable = 6,   ///< fixed-VA ralloc: a page of the range has a full bucket
+  kVaInUse = 7,              ///< fixed-VA ralloc overlaps an existing allocation
+  kBadArgument = 8,          ///< well formed but invalid: zero or page-crossing length,
+                             ///< misaligned atomic, VA not the start of an allocation, ...
+  kTooManyRas = 9,           ///< the MN's table of address spaces is full
+  kShuttingDown = 10,        ///< the MN is stopping
+
+  // --- Packet validation (wire::validate); such packets are dropped, never served ------------
+  kTruncated = 32,           ///< shorter than a header
+  kBadMagic = 33,            ///< not a Clio packet
+  kBadVersion = 34,          ///< a protocol version this build does not speak
+  kBadOpcode = 35,           ///< unknown opcode
+  kBadLength = 36,           ///< length field disagrees with the packet or the opcode's limits
+  kBadFlags = 37,            ///< flag bits undefined for the opcode
+  kBadChecksum = 38,         ///< corrupted in flight
+  kBadReserved = 39,         ///< a reserved field is not zero
+};
+
+/// Short stable name, e.g. "kUnmapped". Never null.
+const char* status_name(Status s);
+
+/// One sentence a person understands, e.g. "address is not in any allocation". Never null.
+const char* status_message(Status s);
+
+/// True for the statuses that only packet validation returns.
+constexpr bool is_packet_error(Status s) { return static_cast<uint8_t>(s) >= 32; }
+
+}  // namespace clio

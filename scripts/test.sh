@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Builds the project and runs its tests, from a fresh Debian 12 machine:
+#   1. installs missing packages (scripts/setup-deps.sh);
+#   2. builds everything in build/ and runs every ctest suite except those labelled `hw` (they
+#      need an RDMA device);
+#   3. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#      and runs them.
+# With CI=true, warnings are errors. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup-deps.sh
+
+werror=OFF
+if [ "${CI:-}" = true ]; then werror=ON; fi
+jobs=2
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "build (build/)"
+cmake -S . -B build -G Ninja -DCLIO_WERROR=$werror >/dev/null
+cmake --build build -j$jobs
+step "tests"
+ctest --test-dir build -j$jobs --output-on-failure --no-tests=error -LE hw
+
+step "AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
+cmake -S . -B build-asan -G Ninja -DCLIO_SANITIZE=address,undefined -DCLIO_WERROR=$werror \
+  -DCLIO_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j$jobs --target common_unit_tests
+ctest --test-dir build-asan -j$jobs --output-on-failure --no-tests=error -L unit
+step "all tests passed"
