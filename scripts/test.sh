@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the project and runs its tests, from a fresh Debian 12 machine:
 #   1. installs missing packages (scripts/setup-deps.sh);
-#   2. builds everything in build/ and runs every ctest suite except those labelled `hw` (they
-#      need an RDMA device);
-#   3. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
+#   2. builds everything (libraries, tests) in build/ and runs every ctest
+#      suite except those labelled `hw` (they need an RDMA device);
+#   3. builds the concurrency tests with ThreadSanitizer (build-tsan/) and runs them;
+#   4. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
 #      and runs them.
 # With CI=true, warnings are errors. Exits non-zero on the first failure.
 set -euo pipefail
@@ -22,9 +23,15 @@ cmake --build build -j$jobs
 step "tests"
 ctest --test-dir build -j$jobs --output-on-failure --no-tests=error -LE hw
 
+step "ThreadSanitizer (build-tsan/)"
+cmake -S . -B build-tsan -G Ninja -DCLIO_SANITIZE=thread -DCLIO_WERROR=$werror \
+  -DCLIO_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j$jobs --target mn_concurrency_tests
+ctest --test-dir build-tsan -j$jobs --output-on-failure --no-tests=error -L tsan
+
 step "AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 cmake -S . -B build-asan -G Ninja -DCLIO_SANITIZE=address,undefined -DCLIO_WERROR=$werror \
   -DCLIO_BUILD_BENCH=OFF >/dev/null
-cmake --build build-asan -j$jobs --target common_unit_tests
+cmake --build build-asan -j$jobs --target common_unit_tests mn_unit_tests
 ctest --test-dir build-asan -j$jobs --output-on-failure --no-tests=error -L unit
 step "all tests passed"

@@ -1,0 +1,189 @@
+#include "mn/memory_node.h"
+
+#include <cmath>
+
+#include "common/check.h"
+#include "common/clock.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "mn/worker_slot.h"
+
+namespace clio::mn {
+namespace {
+
+const MnConfig& validated(const MnConfig& cfg) {
+  cfg.validate();
+  return cfg;
+}
+
+}  // namespace
+
+MemoryNode::MemoryNode(const MnConfig& cfg)
+    : cfg_(validated(cfg)),
+      pool_(cfg_.pool_bytes, cfg_.page_bytes),
+      table_(static_cast<uint64_t>(
+          std::ceil(static_cast<double>(pool_.num_pages()) * cfg_.overprovision))),
+      keys_memory_(sizeof(RasKeys) * cfg_.max_ras, /*huge=*/false, "address-space keys"),
+      keys_(static_cast<RasKeys*>(keys_memory_.data())),
+      rng_(cfg_.seed != 0 ? cfg_.seed : now_ns()) {
+  slots_.reserve(cfg_.max_workers);
+  for (uint32_t i = 0; i < cfg_.max_workers; ++i)
+    slots_.push_back(std::make_unique<WorkerSlot>(cfg_.ring_depth()));
+  pending_replies_.resize(cfg_.max_workers);
+  pages_free_.store(pool_.num_pages(), std::memory_order_relaxed);
+  CLIO_LOG(INFO, "mn",
+           "memory pool %s in %llu pages of %s; page table %s (%.4f%% of the pool, %llu slots)",
+           format_size(pool_.bytes()).c_str(), static_cast<unsigned long long>(pool_.num_pages()),
+           format_size(pool_.page_bytes()).c_str(), format_size(table_.bytes()).c_str(),
+           100.0 * static_cast<double>(table_.bytes()) / static_cast<double>(pool_.bytes()),
+           static_cast<unsigned long long>(table_.num_slots()));
+  slow_thread_ = std::thread([this] { slow_path_main(); });
+}
+
+MemoryNode::~MemoryNode() {
+  for (const auto& s : slots_)
+    CLIO_CHECK_MSG(s->state.load() != WorkerSlot::kActive,
+                   "every Worker must be destroyed before its MemoryNode");
+  stop_.store(true, std::memory_order_seq_cst);
+  doorbell_.ring();
+  slow_thread_.join();
+}
+
+std::unique_ptr<Worker> MemoryNode::add_worker() {
+  for (int round = 0; round < 2; ++round) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      int expected = WorkerSlot::kFree;
+      if (slots_[i]->state.compare_exchange_strong(expected, WorkerSlot::kActive,
+                                                   std::memory_order_seq_cst)) {
+        doorbell_.ring();  // its free-page ring wants filling
+        return std::unique_ptr<Worker>(new Worker(*this, *slots_[i], static_cast<int>(i)));
+      }
+    }
+    // Slots of destroyed workers return to kFree on the slow path; have it do so now.
+    admin(AdminKind::kReclaim, nullptr);
+  }
+  throw Error("memory node: all " + std::to_string(cfg_.max_workers) +
+              " worker slots are in use (MnConfig::max_workers)");
+}
+
+void MemoryNode::admin(AdminKind kind, AdminCall* call) {
+  AdminCall local;
+  if (call == nullptr) call = &local;
+  std::unique_lock lock(admin_mu_);
+  if (slow_exited_) {
+    call->reply.status = Status::kShuttingDown;
+    return;
+  }
+  admin_queue_.emplace_back(kind, call);
+  lock.unlock();
+  doorbell_.ring();
+  lock.lock();
+  admin_cv_.wait(lock, [&] { return call->done; });
+}
+
+ControlReply MemoryNode::call(const ControlRequest& req) {
+  AdminCall c;
+  c.req = req;
+  c.reply.cookie = req.cookie;
+  admin(AdminKind::kControl, &c);
+  return c.reply;
+}
+
+MemoryNode::RasInfo MemoryNode::create_ras() {
+  ControlRequest req{};
+  req.op = wire::Opcode::kRasCreate;
+  const ControlReply r = call(req);
+  return {r.status, r.pid, r.key_rw, r.key_ro};
+}
+
+Status MemoryNode::destroy_ras(uint32_t pid, uint64_t key_rw) {
+  ControlRequest req{};
+  req.op = wire::Opcode::kRasDestroy;
+  req.pid = pid;
+  req.key = key_rw;
+  return call(req).status;
+}
+
+Status MemoryNode::ralloc(uint32_t pid, uint64_t key_rw, uint64_t size, uint8_t flags,
+                          uint64_t* va, uint64_t fixed_va) {
+  ControlRequest req{};
+  req.op = wire::Opcode::kRalloc;
+  req.pid = pid;
+  req.key = key_rw;
+  req.size = size;
+  req.flags = flags;
+  req.va = fixed_va;
+  const ControlReply r = call(req);
+  if (r.status == Status::kOk) *va = r.va;
+  return r.status;
+}
+
+Status MemoryNode::rfree(uint32_t pid, uint64_t key_rw, uint64_t va) {
+  ControlRequest req{};
+  req.op = wire::Opcode::kRfree;
+  req.pid = pid;
+  req.key = key_rw;
+  req.va = va;
+  return call(req).status;
+}
+
+Status MemoryNode::protect(uint32_t pid, uint64_t key_rw, uint64_t va, bool read_only) {
+  ControlRequest req{};
+  req.op = wire::Opcode::kProtect;
+  req.pid = pid;
+  req.key = key_rw;
+  req.va = va;
+  req.flags = read_only ? wire::kFlagReadOnly : 0;
+  return call(req).status;
+}
+
+void MemoryNode::set_refill_paused(bool paused) {
+  admin(paused ? AdminKind::kPause : AdminKind::kResume, nullptr);
+}
+
+void MemoryNode::refill_now() { admin(AdminKind::kRefill, nullptr); }
+
+MnStats MemoryNode::stats() const {
+  MnStats s;
+  s.pool_bytes = pool_.bytes();
+  s.page_bytes = pool_.page_bytes();
+  s.pages_total = pool_.num_pages();
+  s.pages_free = pages_free_.load(std::memory_order_relaxed);
+  for (const auto& slot : slots_) {
+    const int st = slot->state.load(std::memory_order_acquire);
+    if (st == WorkerSlot::kFree) continue;
+    s.workers += st == WorkerSlot::kActive;
+    s.pages_queued += slot->free_pages.size_approx();
+    s.pages_queued += std::atomic_ref(slot->spare_page).load(std::memory_order_relaxed) != kNoPage;
+  }
+  s.pages_queued += pages_prepared_.load(std::memory_order_relaxed);
+  for (const auto& slot : slots_) {
+    const WorkerCounters c = load_counters(slot->counters);
+    s.fast.reads += c.reads;
+    s.fast.writes += c.writes;
+    s.fast.cas += c.cas;
+    s.fast.faa += c.faa;
+    s.fast.faults += c.faults;
+    s.fast.retry_later += c.retry_later;
+    s.fast.tlb_hits += c.tlb_hits;
+    s.fast.tlb_misses += c.tlb_misses;
+    s.fast.errors += c.errors;
+  }
+  // Exact whenever no fault or free is in progress.
+  const uint64_t recycled = pages_recycled_.load(std::memory_order_relaxed);
+  s.pages_mapped = s.fast.faults > recycled ? s.fast.faults - recycled : 0;
+  s.pt_slots = table_.num_slots();
+  s.pt_slots_used = table_.used_slots();
+  s.pt_bytes = table_.bytes();
+  s.pt_share = static_cast<double>(s.pt_bytes) / static_cast<double>(s.pool_bytes);
+  s.ras_live = ras_live_.load(std::memory_order_relaxed);
+  s.rallocs = rallocs_.load(std::memory_order_relaxed);
+  s.ralloc_retries = ralloc_retries_.load(std::memory_order_relaxed);
+  s.ralloc_failures = ralloc_failures_.load(std::memory_order_relaxed);
+  s.rfrees = rfrees_.load(std::memory_order_relaxed);
+  s.grace_periods = grace_periods_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace clio::mn

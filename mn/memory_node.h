@@ -1,0 +1,214 @@
+// The memory node (MN) as a library: memory pool, hash page table, address spaces, the slow path
+// thread, and the registry of fast-path workers.
+//
+//   fast path (Worker, one per thread)        slow path (one thread, owned here)
+//   ----------------------------------        -----------------------------------
+//   reads, writes, atomics, translation,      ralloc / rfree / protect, address-space
+//   page faults from a free-page ring         create / destroy, free-page refill, scrubbing
+//          |   submit() ----- SPSC ring ----->   |
+//          |   <---- SPSC ring ----- replies    |
+//          |   <---- SPSC ring ----- pre-zeroed pages, TLB shoot-downs
+//
+// The fast path never waits on the slow path: an empty free-page ring makes a fault answer
+// kRetryLater. The slow path does wait on the fast path, and only there: before it reuses a
+// freed page or page-table slot it waits until every worker has left the batch it was in (a
+// grace period), so no in-flight access can touch memory that changed hands.
+//
+// Implemented in memory_node.cc (set-up, workers, admin calls) and slow_path.cc (the thread).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/doorbell.h"
+#include "common/mapped_memory.h"
+#include "common/rng.h"
+#include "mn/config.h"
+#include "mn/control.h"
+#include "mn/memory_pool.h"
+#include "mn/page_table.h"
+#include "mn/worker.h"
+
+namespace clio::mn {
+
+struct WorkerSlot;
+struct Invalidation;
+
+/// A snapshot of the MN's state and counters.
+struct MnStats {
+  uint64_t pool_bytes = 0;
+  uint64_t page_bytes = 0;
+  uint64_t pages_total = 0;
+  uint64_t pages_free = 0;       ///< not assigned and not queued in a ring
+  uint64_t pages_queued = 0;     ///< pre-zeroed, waiting in workers' free-page rings
+  uint64_t pages_mapped = 0;     ///< backing a valid PTE
+  uint64_t pt_slots = 0;
+  uint64_t pt_slots_used = 0;    ///< reserved for allocated pages (or retiring)
+  uint64_t pt_bytes = 0;
+  double pt_share = 0;           ///< pt_bytes / pool_bytes
+  uint64_t ras_live = 0;
+  uint64_t workers = 0;
+  uint64_t rallocs = 0;
+  uint64_t ralloc_retries = 0;   ///< candidate ranges refused because a bucket was full
+  uint64_t ralloc_failures = 0;
+  uint64_t rfrees = 0;
+  uint64_t grace_periods = 0;
+  WorkerCounters fast;           ///< summed over every worker that ever ran
+};
+
+class MemoryNode {
+ public:
+  /// Validates `cfg` (throws clio::ConfigError), maps the pool and the page table (throws
+  /// clio::Error), and starts the slow-path thread.
+  explicit MemoryNode(const MnConfig& cfg);
+  /// Stops the slow path. Every Worker must have been destroyed.
+  ~MemoryNode();
+  MemoryNode(const MemoryNode&) = delete;
+  MemoryNode& operator=(const MemoryNode&) = delete;
+
+  /// Registers a fast-path worker. Throws clio::Error when max_workers are registered.
+  std::unique_ptr<Worker> add_worker();
+
+  // --- Control operations: blocking; any thread that is not inside a worker batch. ---------
+  /// Runs one control request on the slow path and returns its reply.
+  ControlReply call(const ControlRequest& req);
+
+  struct RasInfo {
+    Status status;
+    uint32_t pid;
+    uint64_t key_rw;
+    uint64_t key_ro;
+  };
+  RasInfo create_ras();
+  Status destroy_ras(uint32_t pid, uint64_t key_rw);
+  /// Allocates `size` bytes (rounded up to pages) in the address space; *va receives the start.
+  /// flags: wire::kFlagReadOnly, wire::kFlagFixedVa (then `fixed_va` is the start wanted).
+  Status ralloc(uint32_t pid, uint64_t key_rw, uint64_t size, uint8_t flags, uint64_t* va,
+                uint64_t fixed_va = 0);
+  /// Frees the allocation that starts at `va`.
+  Status rfree(uint32_t pid, uint64_t key_rw, uint64_t va);
+  /// Makes the allocation that starts at `va` read-only or read-write.
+  Status protect(uint32_t pid, uint64_t key_rw, uint64_t va, bool read_only);
+
+  // --- Seams for tests and benchmarks (blocking) --------------------------------------------
+  /// While paused, the slow path does not refill free-page rings on its own.
+  void set_refill_paused(bool paused);
+  /// One refill pass, paused or not: every registered worker's ring as full as pages allow.
+  void refill_now();
+
+  MnStats stats() const;
+  const MnConfig& config() const { return cfg_; }
+  const PageTable& page_table() const { return table_; }
+  const MemoryPool& pool() const { return pool_; }
+
+ private:
+  friend class Worker;
+
+  struct RasKeys {
+    uint64_t rw;  ///< 0 when the pid is not live
+    uint64_t ro;
+  };
+  struct Vma {
+    uint64_t pages;
+    bool writable;
+  };
+  struct Ras {
+    uint64_t key_rw = 0;
+    uint64_t key_ro = 0;
+    std::map<uint64_t, Vma> vmas;  ///< by start VA
+    uint64_t next_va = kVaBase;    ///< where the next first-choice candidate starts
+  };
+  struct AdminCall {
+    ControlRequest req;
+    ControlReply reply;
+    bool done = false;
+  };
+  enum class AdminKind { kControl, kPause, kResume, kRefill, kReclaim };
+  /// Queues an admin call for the slow path and waits for it (call may be null).
+  void admin(AdminKind kind, AdminCall* call);
+
+  // Fast-path view of the keys of `pid` (pid < max_ras checked by the caller).
+  uint64_t key_rw(uint32_t pid) const { return std::atomic_ref(keys_[pid].rw).load(); }
+  uint64_t key_ro(uint32_t pid) const { return std::atomic_ref(keys_[pid].ro).load(); }
+
+  // --- Slow path (slow_path.cc); all run on the slow-path thread. ---------------------------
+  void slow_path_main();
+  bool slow_path_has_work();
+  size_t drain_admin();
+  size_t drain_worker_requests();
+  /// Queues up to `budget_bytes` of pre-zeroed pages into rings that are not full; returns
+  /// how many pages it queued.
+  size_t refill_rings(uint64_t budget_bytes);
+  void reclaim_retiring_workers();
+  ControlReply execute(const ControlRequest& req);
+  ControlReply do_create_ras();
+  Status do_destroy_ras(uint32_t pid, uint64_t key);
+  Status do_ralloc(uint32_t pid, uint64_t key, uint64_t size, uint8_t flags, uint64_t fixed_va,
+                   uint64_t* va);
+  Status do_rfree(uint32_t pid, uint64_t key, uint64_t va);
+  Status do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read_only);
+  Ras* find_ras(uint32_t pid, uint64_t key);
+  bool overlaps(const Ras& r, uint64_t va, uint64_t len) const;
+  /// Candidate start for a range of `len` bytes: attempt 0 right after the previous allocation,
+  /// 1 a window of non-full buckets, later ones random.
+  bool candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt, uint64_t* va);
+  bool try_reserve(uint32_t pid, uint64_t vpn, uint64_t pages, uint64_t word);
+  /// Retires the PTEs of [vpn, vpn+pages), collecting their slots and backing pages.
+  void unmap(uint32_t pid, uint64_t vpn, uint64_t pages);
+  /// Shoots down TLB entries in every worker, waits for a grace period, then recycles what
+  /// unmap() collected.
+  void shootdown_and_recycle(const Invalidation* inv, size_t n);
+  void synchronize();
+  bool take_free_page(uint64_t* ppn);
+
+  const MnConfig cfg_;
+  MemoryPool pool_;
+  PageTable table_;
+  MappedMemory keys_memory_;
+  RasKeys* keys_;
+
+  // Workers: slots are fixed for the MN's lifetime.
+  std::vector<std::unique_ptr<WorkerSlot>> slots_;
+
+  // Slow-path thread and its wake-up.
+  std::thread slow_thread_;
+  Doorbell doorbell_;
+  std::atomic<bool> stop_{false};
+  /// True while the pool has no free page left to queue: faults on empty rings answer kNoMemory.
+  std::atomic<bool> pool_exhausted_{false};
+
+  // Admin calls from other threads (the only mutex; the fast path never touches it).
+  mutable std::mutex admin_mu_;
+  std::condition_variable admin_cv_;
+  std::deque<std::pair<AdminKind, AdminCall*>> admin_queue_;
+  bool slow_exited_ = false;  ///< guarded by admin_mu_: no more admin calls are served
+
+  // Owned by the slow-path thread.
+  std::unordered_map<uint32_t, Ras> ras_;
+  std::deque<uint32_t> free_pids_;
+  uint32_t next_pid_ = 1;
+  std::vector<uint64_t> free_pages_;   ///< zero, not resident (scrubbed)
+  std::vector<uint64_t> prepared_pages_;  ///< zero and resident (taken back from workers)
+  std::vector<std::deque<ControlReply>> pending_replies_;  ///< per slot, when its ring was full
+  std::vector<Pte*> reserve_scratch_;
+  uint64_t next_fresh_page_ = 0;       ///< pages [next_fresh_page_, n) were never used
+  std::vector<Pte*> retired_slots_;    ///< tombstones awaiting a grace period
+  std::vector<uint64_t> retired_pages_;
+  bool refill_paused_ = false;
+  Rng rng_;
+
+  // Counters written by the slow path, read by stats().
+  std::atomic<uint64_t> rallocs_{0}, ralloc_retries_{0}, ralloc_failures_{0}, rfrees_{0},
+      grace_periods_{0}, ras_live_{0}, pages_free_{0}, pages_prepared_{0},
+      pages_recycled_{0};
+};
+
+}  // namespace clio::mn

@@ -1,0 +1,499 @@
+// The slow path: one thread that owns allocation, address spaces, and free-page refill. It may
+// allocate, block and take its time; the fast path never waits for it.
+#include <sched.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "common/check.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "mn/memory_node.h"
+#include "mn/worker_slot.h"
+
+namespace clio::mn {
+namespace {
+
+/// How much page preparation one pass of the loop may do before it looks at control requests
+/// again: keeps ralloc latency bounded while rings of large pages fill.
+constexpr uint64_t kRefillBudgetBytes = uint64_t{32} << 20;
+constexpr uint64_t kIdleSleepNs = 1'000'000;
+
+}  // namespace
+
+void MemoryNode::slow_path_main() {
+  while (!stop_.load(std::memory_order_acquire)) {
+    size_t work = drain_admin();
+    work += drain_worker_requests();
+    reclaim_retiring_workers();
+    if (!refill_paused_) work += refill_rings(kRefillBudgetBytes);
+    if (work == 0) doorbell_.wait(kIdleSleepNs, [this] { return slow_path_has_work(); });
+  }
+  // Answer whatever is still queued so that no caller waits forever.
+  std::lock_guard lock(admin_mu_);
+  slow_exited_ = true;
+  for (auto& [kind, call] : admin_queue_) {
+    call->reply.status = Status::kShuttingDown;
+    call->done = true;
+  }
+  admin_queue_.clear();
+  admin_cv_.notify_all();
+}
+
+bool MemoryNode::slow_path_has_work() {
+  if (stop_.load(std::memory_order_seq_cst)) return true;
+  {
+    std::lock_guard lock(admin_mu_);
+    if (!admin_queue_.empty()) return true;
+  }
+  const bool can_refill = !refill_paused_ && !pool_exhausted_.load(std::memory_order_relaxed);
+  for (const auto& s : slots_) {
+    const int st = s->state.load(std::memory_order_seq_cst);
+    if (st == WorkerSlot::kRetiring) return true;
+    if (st != WorkerSlot::kActive) continue;
+    if (s->requests.size_approx() != 0) return true;
+    if (can_refill && s->free_pages.size_approx() < s->free_pages.capacity()) return true;
+  }
+  return false;
+}
+
+size_t MemoryNode::drain_admin() {
+  std::deque<std::pair<AdminKind, AdminCall*>> batch;
+  {
+    std::lock_guard lock(admin_mu_);
+    batch.swap(admin_queue_);
+  }
+  for (auto& [kind, call] : batch) {
+    switch (kind) {
+      case AdminKind::kControl:
+        call->reply = execute(call->req);
+        break;
+      case AdminKind::kPause:
+        refill_paused_ = true;
+        break;
+      case AdminKind::kResume:
+        refill_paused_ = false;
+        break;
+      case AdminKind::kRefill:
+        reclaim_retiring_workers();
+        while (refill_rings(UINT64_MAX) != 0) {
+        }
+        break;
+      case AdminKind::kReclaim:
+        reclaim_retiring_workers();
+        break;
+    }
+  }
+  if (!batch.empty()) {
+    std::lock_guard lock(admin_mu_);
+    for (auto& [kind, call] : batch) call->done = true;
+    admin_cv_.notify_all();
+  }
+  return batch.size();
+}
+
+size_t MemoryNode::drain_worker_requests() {
+  size_t n = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    WorkerSlot& s = *slots_[i];
+    if (s.state.load(std::memory_order_acquire) != WorkerSlot::kActive) continue;
+    auto& pending = pending_replies_[i];
+    while (!pending.empty() && s.replies.push(pending.front())) pending.pop_front();
+    ControlRequest req;
+    while (pending.empty() && s.requests.pop(&req)) {
+      const ControlReply r = execute(req);
+      if (!s.replies.push(r)) pending.push_back(r);
+      ++n;
+    }
+  }
+  return n;
+}
+
+void MemoryNode::reclaim_retiring_workers() {
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    WorkerSlot& s = *slots_[i];
+    if (s.state.load(std::memory_order_acquire) != WorkerSlot::kRetiring) continue;
+    // The worker is gone: this thread is now the consumer of its rings.
+    uint64_t ppn;
+    while (s.free_pages.pop(&ppn)) prepared_pages_.push_back(ppn);
+    if (s.spare_page != kNoPage) prepared_pages_.push_back(s.spare_page);
+    s.spare_page = kNoPage;
+    Invalidation inv;
+    while (s.invalidations.pop(&inv)) {
+    }
+    ControlRequest req;
+    while (s.requests.pop(&req)) {
+    }
+    ControlReply rep;
+    while (s.replies.pop(&rep)) {
+    }
+    pending_replies_[i].clear();
+    s.flush_all.store(false, std::memory_order_relaxed);
+    pages_prepared_.store(prepared_pages_.size(), std::memory_order_relaxed);
+    s.state.store(WorkerSlot::kFree, std::memory_order_seq_cst);
+  }
+}
+
+bool MemoryNode::take_free_page(uint64_t* ppn) {
+  if (!free_pages_.empty()) {
+    *ppn = free_pages_.back();
+    free_pages_.pop_back();
+  } else if (next_fresh_page_ < pool_.num_pages()) {
+    *ppn = next_fresh_page_++;
+  } else {
+    return false;
+  }
+  pages_free_.fetch_sub(1, std::memory_order_relaxed);
+  return true;
+}
+
+size_t MemoryNode::refill_rings(uint64_t budget_bytes) {
+  size_t pushed = 0;
+  uint64_t spent = 0;
+  bool exhausted = false;
+  for (const auto& sp : slots_) {
+    WorkerSlot& s = *sp;
+    if (s.state.load(std::memory_order_acquire) != WorkerSlot::kActive) continue;
+    size_t room = s.free_pages.capacity() - s.free_pages.size_approx();
+    while (room > 0 && spent < budget_bytes) {
+      uint64_t ppn;
+      if (!prepared_pages_.empty()) {
+        ppn = prepared_pages_.back();
+        prepared_pages_.pop_back();
+      } else if (take_free_page(&ppn)) {
+        pool_.prepare(ppn);  // zero and resident before the fast path sees it
+        spent += pool_.page_bytes();
+      } else {
+        exhausted = true;
+        break;
+      }
+      const bool ok = s.free_pages.push(ppn);
+      CLIO_DCHECK(ok);  // only this thread pushes, and there was room
+      (void)ok;
+      ++pushed;
+      --room;
+    }
+  }
+  pages_prepared_.store(prepared_pages_.size(), std::memory_order_relaxed);
+  if (exhausted != pool_exhausted_.load(std::memory_order_relaxed)) {
+    pool_exhausted_.store(exhausted, std::memory_order_relaxed);
+    if (exhausted) CLIO_LOG(WARN, "mn.slow", "memory pool exhausted: first touches fail");
+  }
+  return pushed;
+}
+
+ControlReply MemoryNode::execute(const ControlRequest& req) {
+  ControlReply r{};
+  r.cookie = req.cookie;
+  switch (req.op) {
+    case wire::Opcode::kRasCreate:
+      r = do_create_ras();
+      r.cookie = req.cookie;
+      break;
+    case wire::Opcode::kRasDestroy:
+      r.status = do_destroy_ras(req.pid, req.key);
+      break;
+    case wire::Opcode::kRalloc:
+      r.status = do_ralloc(req.pid, req.key, req.size, req.flags, req.va, &r.va);
+      break;
+    case wire::Opcode::kRfree:
+      r.status = do_rfree(req.pid, req.key, req.va);
+      break;
+    case wire::Opcode::kProtect:
+      r.status = do_protect(req.pid, req.key, req.va, req.flags & wire::kFlagReadOnly);
+      break;
+    default:
+      r.status = Status::kBadArgument;
+      break;
+  }
+  CLIO_LOG(DEBUG, "mn.slow", "%s pid=%u va=0x%llx size=%llu -> %s",
+           wire::opcode_name(req.op), req.op == wire::Opcode::kRasCreate ? r.pid : req.pid,
+           static_cast<unsigned long long>(req.op == wire::Opcode::kRalloc ? r.va : req.va),
+           static_cast<unsigned long long>(req.size), status_name(r.status));
+  return r;
+}
+
+MemoryNode::Ras* MemoryNode::find_ras(uint32_t pid, uint64_t key) {
+  auto it = ras_.find(pid);
+  if (it == ras_.end() || key == 0 || it->second.key_rw != key) return nullptr;
+  return &it->second;
+}
+
+ControlReply MemoryNode::do_create_ras() {
+  ControlReply r{};
+  uint32_t pid;
+  if (next_pid_ < cfg_.max_ras) {
+    pid = next_pid_++;
+  } else if (!free_pids_.empty()) {
+    pid = free_pids_.front();  // oldest first: a stale client's pid stays dead for longest
+    free_pids_.pop_front();
+  } else {
+    r.status = Status::kTooManyRas;
+    return r;
+  }
+  Ras ras;
+  ras.key_rw = random_key();
+  do {
+    ras.key_ro = random_key();
+  } while (ras.key_ro == ras.key_rw);
+  std::atomic_ref(keys_[pid].ro).store(ras.key_ro);
+  std::atomic_ref(keys_[pid].rw).store(ras.key_rw);
+  r.status = Status::kOk;
+  r.pid = pid;
+  r.key_rw = ras.key_rw;
+  r.key_ro = ras.key_ro;
+  ras_.emplace(pid, std::move(ras));
+  ras_live_.fetch_add(1, std::memory_order_relaxed);
+  return r;
+}
+
+Status MemoryNode::do_destroy_ras(uint32_t pid, uint64_t key) {
+  Ras* r = find_ras(pid, key);
+  if (r == nullptr) return Status::kNoSuchRas;
+  // Keys first: from here on no new access of this pid passes the fast path's check.
+  std::atomic_ref(keys_[pid].rw).store(0);
+  std::atomic_ref(keys_[pid].ro).store(0);
+  for (const auto& [va, vma] : r->vmas) unmap(pid, va >> pool_.page_shift(), vma.pages);
+  const Invalidation inv{pid, 0, uint64_t{1} << kVpnBits};
+  shootdown_and_recycle(&inv, 1);
+  ras_.erase(pid);
+  free_pids_.push_back(pid);  // after the grace period: no worker still acts for it
+  ras_live_.fetch_sub(1, std::memory_order_relaxed);
+  return Status::kOk;
+}
+
+bool MemoryNode::overlaps(const Ras& r, uint64_t va, uint64_t len) const {
+  const int shift = pool_.page_shift();
+  auto it = r.vmas.upper_bound(va);  // first allocation starting after va
+  if (it != r.vmas.end() && it->first < va + len) return true;
+  if (it != r.vmas.begin()) {
+    --it;
+    if (it->first + (it->second.pages << shift) > va) return true;
+  }
+  return false;
+}
+
+bool MemoryNode::candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt, uint64_t* va) {
+  const uint64_t page = pool_.page_bytes();
+  const int shift = pool_.page_shift();
+  if (attempt == 0) {
+    // First choice: right after the previous allocation; else the lowest gap that fits.
+    if (r.next_va <= kVaLimit - len && !overlaps(r, r.next_va, len)) {
+      *va = r.next_va;
+      return true;
+    }
+    uint64_t prev_end = kVaBase;
+    for (const auto& [start, vma] : r.vmas) {
+      if (start >= prev_end && start - prev_end >= len) {
+        *va = prev_end;
+        return true;
+      }
+      prev_end = std::max(prev_end, start + (vma.pages << shift));
+    }
+    if (prev_end <= kVaLimit - len) {
+      *va = prev_end;
+      return true;
+    }
+    return false;
+  }
+  const uint64_t pages = len >> shift;
+  if (attempt == 1) {
+    // Second choice: a window of buckets that all have room (see PageTable), then a VA whose
+    // pages land exactly there: group g, offset o with rotation(pid, g) + o == window (mod n).
+    const uint64_t n = table_.num_buckets();
+    const uint64_t group = table_.group_pages();
+    uint64_t window;
+    if (pages > n || !table_.find_window(pages, rng_.below(n), &window)) return false;
+    const uint64_t vpn_limit = kVaLimit >> shift;
+    uint64_t g = std::max(r.next_va, kVaBase) >> shift;
+    g /= group;
+    for (int tries = 0; tries < 64 && (g + 1) * group <= vpn_limit; ++tries, ++g) {
+      for (uint64_t o = (window - table_.rotation(pid, g)) & (n - 1); o + pages <= group; o += n) {
+        const uint64_t v = (g * group + o) << shift;
+        if (v >= kVaBase && !overlaps(r, v, len)) {
+          *va = v;
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+  // Later choices: a random place, which lands on an unrelated set of buckets.
+  const uint64_t slots = (kVaLimit - kVaBase - len) / page + 1;
+  const uint64_t v = kVaBase + rng_.below(slots) * page;
+  if (overlaps(r, v, len)) return false;
+  *va = v;
+  return true;
+}
+
+bool MemoryNode::try_reserve(uint32_t pid, uint64_t vpn, uint64_t pages, uint64_t word) {
+  reserve_scratch_.clear();
+  for (uint64_t i = 0; i < pages; ++i) {
+    Pte* p = table_.reserve(Pte::make_tag(pid, vpn + i), word);
+    if (p == nullptr) {
+      for (Pte* q : reserve_scratch_) table_.cancel(q);
+      return false;
+    }
+    reserve_scratch_.push_back(p);
+  }
+  for (uint64_t i = 0; i < pages; ++i) table_.publish(reserve_scratch_[i], Pte::make_tag(pid, vpn + i));
+  return true;
+}
+
+Status MemoryNode::do_ralloc(uint32_t pid, uint64_t key, uint64_t size, uint8_t flags,
+                             uint64_t fixed_va, uint64_t* va) {
+  Ras* r = find_ras(pid, key);
+  if (r == nullptr) return Status::kNoSuchRas;
+  if (size == 0 || (flags & ~(wire::kFlagReadOnly | wire::kFlagFixedVa)) != 0)
+    return Status::kBadArgument;
+  const int shift = pool_.page_shift();
+  if (size > kVaLimit - kVaBase) {
+    ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
+    return Status::kNoMemory;
+  }
+  const uint64_t pages = (size + pool_.page_bytes() - 1) >> shift;
+  const uint64_t len = pages << shift;
+  if (table_.used_slots() + pages > table_.num_slots()) {
+    ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
+    return Status::kNoMemory;
+  }
+  const uint64_t word = Pte::kAllocated | ((flags & wire::kFlagReadOnly) ? 0 : Pte::kWritable);
+
+  uint64_t start = 0;
+  if (flags & wire::kFlagFixedVa) {
+    if (fixed_va == 0 || (fixed_va & (pool_.page_bytes() - 1)) != 0 || fixed_va >= kVaLimit ||
+        len > kVaLimit - fixed_va)
+      return Status::kBadArgument;
+    if (overlaps(*r, fixed_va, len)) return Status::kVaInUse;
+    if (!try_reserve(pid, fixed_va >> shift, pages, word)) {
+      ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
+      return Status::kFixedVaUnavailable;  // never silently moved elsewhere
+    }
+    start = fixed_va;
+  } else {
+    bool placed = false;
+    for (uint32_t attempt = 0; attempt < cfg_.ralloc_tries && !placed; ++attempt) {
+      uint64_t v;
+      if (!candidate(*r, pid, len, attempt, &v)) continue;
+      if (try_reserve(pid, v >> shift, pages, word)) {
+        placed = true;
+        start = v;
+      } else {
+        ralloc_retries_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (!placed) {
+      ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
+      CLIO_LOG(DEBUG, "mn.slow", "ralloc of %s for pid %u: no range fits after %u tries",
+               format_size(len).c_str(), pid, cfg_.ralloc_tries);
+      return Status::kNoMemory;
+    }
+  }
+  r->vmas.emplace(start, Vma{pages, !(flags & wire::kFlagReadOnly)});
+  r->next_va = start + len;
+  rallocs_.fetch_add(1, std::memory_order_relaxed);
+  *va = start;
+  return Status::kOk;
+}
+
+void MemoryNode::unmap(uint32_t pid, uint64_t vpn, uint64_t pages) {
+  for (uint64_t i = 0; i < pages; ++i) {
+    Pte* p = table_.find(Pte::make_tag(pid, vpn + i));
+    CLIO_CHECK_MSG(p != nullptr, "an allocated page has no page-table slot");
+    const uint64_t old = table_.retire(p);
+    retired_slots_.push_back(p);
+    if (old & Pte::kValid) retired_pages_.push_back(old & Pte::kPpnMask);
+  }
+}
+
+Status MemoryNode::do_rfree(uint32_t pid, uint64_t key, uint64_t va) {
+  Ras* r = find_ras(pid, key);
+  if (r == nullptr) return Status::kNoSuchRas;
+  auto it = r->vmas.find(va);
+  if (it == r->vmas.end()) {
+    // Inside an allocation but not its start is a misuse; anywhere else is simply unmapped.
+    return overlaps(*r, va, 1) ? Status::kBadArgument : Status::kUnmapped;
+  }
+  const uint64_t vpn = va >> pool_.page_shift();
+  const uint64_t pages = it->second.pages;
+  r->vmas.erase(it);
+  unmap(pid, vpn, pages);
+  const Invalidation inv{pid, vpn, vpn + pages};
+  shootdown_and_recycle(&inv, 1);
+  rfrees_.fetch_add(1, std::memory_order_relaxed);
+  return Status::kOk;
+}
+
+Status MemoryNode::do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read_only) {
+  Ras* r = find_ras(pid, key);
+  if (r == nullptr) return Status::kNoSuchRas;
+  auto it = r->vmas.find(va);
+  if (it == r->vmas.end()) return overlaps(*r, va, 1) ? Status::kBadArgument : Status::kUnmapped;
+  const uint64_t vpn = va >> pool_.page_shift();
+  for (uint64_t i = 0; i < it->second.pages; ++i) {
+    Pte* p = table_.find(Pte::make_tag(pid, vpn + i));
+    CLIO_CHECK_MSG(p != nullptr, "an allocated page has no page-table slot");
+    uint64_t w = p->load_word();
+    uint64_t want;
+    do {
+      want = read_only ? (w & ~Pte::kWritable) : (w | Pte::kWritable);
+    } while (w != want && !p->cas_word(w, want));
+  }
+  it->second.writable = !read_only;
+  // Downgrades must not leave a cached writable translation, nor a write in flight, behind.
+  const Invalidation inv{pid, vpn, vpn + it->second.pages};
+  shootdown_and_recycle(&inv, 1);
+  return Status::kOk;
+}
+
+void MemoryNode::shootdown_and_recycle(const Invalidation* inv, size_t n) {
+  for (const auto& sp : slots_) {
+    WorkerSlot& s = *sp;
+    if (s.state.load(std::memory_order_seq_cst) != WorkerSlot::kActive) continue;
+    for (size_t i = 0; i < n; ++i)
+      if (!s.invalidations.push(inv[i])) s.flush_all.store(true, std::memory_order_seq_cst);
+    s.inval_seq.fetch_add(1, std::memory_order_seq_cst);
+  }
+  synchronize();
+  for (Pte* p : retired_slots_) table_.clear(p);
+  retired_slots_.clear();
+  if (!retired_pages_.empty()) {
+    pool_.scrub(retired_pages_);  // zeroes them and returns their RAM to the kernel
+    free_pages_.insert(free_pages_.end(), retired_pages_.begin(), retired_pages_.end());
+    pages_free_.fetch_add(retired_pages_.size(), std::memory_order_relaxed);
+    pages_recycled_.fetch_add(retired_pages_.size(), std::memory_order_relaxed);
+    retired_pages_.clear();
+    pool_exhausted_.store(false, std::memory_order_relaxed);
+  }
+}
+
+void MemoryNode::synchronize() {
+  // Why this is enough: the slow path's page-table stores and inval_seq bumps are seq_cst and
+  // come before the epoch loads below; a worker's epoch store in enter() is seq_cst and comes
+  // before its seq_cst loads of inval_seq and of tags. In the single total order of seq_cst
+  // operations, a worker we see outside a batch (even epoch) therefore sees our changes as soon
+  // as it enters; a worker we see inside (odd) may still hold old translations until it leaves,
+  // so we wait for its epoch to move. Its leave() is a release store: everything it did to pool
+  // memory happens-before what we do next with those pages.
+  for (const auto& sp : slots_) {
+    WorkerSlot& s = *sp;
+    if (s.state.load(std::memory_order_seq_cst) != WorkerSlot::kActive) continue;
+    const uint64_t e = s.epoch.load(std::memory_order_seq_cst);
+    if ((e & 1) == 0) continue;
+    for (uint32_t spins = 0; s.epoch.load(std::memory_order_acquire) == e &&
+                             s.state.load(std::memory_order_acquire) == WorkerSlot::kActive;
+         ++spins) {
+      if (spins < 128) {
+        cpu_relax();
+      } else if (spins < 1024) {
+        sched_yield();
+      } else {
+        std::this_thread::sleep_for(std::chrono::microseconds(20));
+      }
+    }
+  }
+  grace_periods_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace clio::mn

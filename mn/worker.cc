@@ -1,0 +1,100 @@
+#include <atomic>
+
+#include "common/check.h"
+#include "mn/memory_node.h"
+#include "mn/worker_slot.h"
+
+namespace clio::mn {
+
+WorkerCounters load_counters(const WorkerCounters& c) {
+  auto ld = [](const uint64_t& v) {
+    return std::atomic_ref(const_cast<uint64_t&>(v)).load(std::memory_order_relaxed);
+  };
+  WorkerCounters r;
+  r.reads = ld(c.reads);
+  r.writes = ld(c.writes);
+  r.cas = ld(c.cas);
+  r.faa = ld(c.faa);
+  r.faults = ld(c.faults);
+  r.retry_later = ld(c.retry_later);
+  r.tlb_hits = ld(c.tlb_hits);
+  r.tlb_misses = ld(c.tlb_misses);
+  r.errors = ld(c.errors);
+  return r;
+}
+
+Worker::Worker(MemoryNode& mn, WorkerSlot& slot, int index)
+    : mn_(mn),
+      slot_(slot),
+      index_(index),
+      base_(load_counters(slot.counters)),
+      seen_inval_seq_(slot.inval_seq.load(std::memory_order_seq_cst)),
+      table_(mn.table_),
+      pool_base_(mn.pool_.page(0)),
+      page_shift_(mn.pool_.page_shift()),
+      page_mask_(mn.pool_.page_bytes() - 1),
+      max_ras_(mn.cfg_.max_ras),
+      ring_low_water_(static_cast<uint32_t>(slot.free_pages.capacity() / 2)) {}
+
+Worker::~Worker() {
+  CLIO_CHECK_MSG(!in_batch_, "a Worker was destroyed inside a batch");
+  // Hands the slot (its ring and spare page) back; the slow path reclaims it.
+  slot_.state.store(WorkerSlot::kRetiring, std::memory_order_seq_cst);
+  mn_.doorbell_.ring();
+}
+
+void Worker::enter() {
+  CLIO_DCHECK(!in_batch_);
+  in_batch_ = true;
+  // seq_cst store, then seq_cst loads (inval_seq here, page-table tags later): see
+  // MemoryNode::synchronize for why the slow path may then trust what it reads of `epoch`.
+  slot_.epoch.store(slot_.epoch.load(std::memory_order_relaxed) + 1, std::memory_order_seq_cst);
+  const uint64_t seq = slot_.inval_seq.load(std::memory_order_seq_cst);
+  if (seq != seen_inval_seq_) [[unlikely]] {
+    seen_inval_seq_ = seq;
+    apply_invalidations();
+  }
+}
+
+void Worker::leave() {
+  CLIO_DCHECK(in_batch_);
+  in_batch_ = false;
+  // Release: everything this batch did to pool memory happens-before the slow path's reuse.
+  slot_.epoch.store(slot_.epoch.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
+void Worker::apply_invalidations() {
+  if (slot_.flush_all.exchange(false, std::memory_order_seq_cst)) {
+    tlb_.flush();
+    Invalidation inv;
+    while (slot_.invalidations.pop(&inv)) {
+    }
+    return;
+  }
+  Invalidation inv;
+  while (slot_.invalidations.pop(&inv)) tlb_.invalidate(inv.pid, inv.vpn_lo, inv.vpn_hi);
+}
+
+bool Worker::submit(const ControlRequest& req) {
+  if (!slot_.requests.push(req)) return false;
+  mn_.doorbell_.ring();
+  return true;
+}
+
+size_t Worker::poll_replies(std::span<ControlReply> out) { return slot_.replies.pop_burst(out); }
+
+WorkerCounters Worker::counters() const {
+  WorkerCounters now = load_counters(slot_.counters);
+  now.reads -= base_.reads;
+  now.writes -= base_.writes;
+  now.cas -= base_.cas;
+  now.faa -= base_.faa;
+  now.faults -= base_.faults;
+  now.retry_later -= base_.retry_later;
+  now.tlb_hits -= base_.tlb_hits;
+  now.tlb_misses -= base_.tlb_misses;
+  now.errors -= base_.errors;
+  return now;
+}
+
+}  // namespace clio::mn

@@ -1,0 +1,125 @@
+// A fast-path worker: the MN's data plane (the paper's FPGA pipeline) for one thread.
+//
+// Serves reads, writes, compare-and-swap and fetch-and-add on decoded requests: checks the
+// address space's key, translates through its private TLB and the hash page table, takes a
+// page fault from its free-page ring when the page is not yet backed, and moves the data. It
+// never blocks, never allocates, never throws and takes no lock: everything it shares with the
+// slow path is an atomic or a single-producer/single-consumer ring.
+//
+// Threading: one Worker is used by one thread at a time. Every operation runs inside a batch
+// (enter() ... leave(), or a Batch guard). A batch should be short (a burst of requests): the slow
+// path waits for every worker to leave its current batch before it reuses freed pages and page-
+// table slots. Never wait for the slow path (MemoryNode::call and friends) inside a batch.
+//
+// Implemented in worker.cc (set-up, control rings) and worker_datapath.cc (operations).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "common/status.h"
+#include "mn/control.h"
+#include "mn/page_table.h"
+#include "mn/tlb.h"
+
+namespace clio::mn {
+
+class MemoryNode;
+struct WorkerSlot;
+
+/// Where an access goes: address space, its key, and the VA.
+struct Target {
+  uint32_t pid;
+  uint64_t key;
+  uint64_t va;
+};
+
+/// Per-worker operation counts since the worker was created.
+struct WorkerCounters {
+  uint64_t reads = 0;
+  uint64_t writes = 0;
+  uint64_t cas = 0;
+  uint64_t faa = 0;
+  uint64_t faults = 0;        ///< pages assigned on first touch
+  uint64_t retry_later = 0;   ///< faults refused because no free page was ready
+  uint64_t tlb_hits = 0;
+  uint64_t tlb_misses = 0;
+  uint64_t errors = 0;        ///< operations answered with any status other than kOk/kRetryLater
+};
+
+class Worker {
+ public:
+  ~Worker();  ///< Deregisters. Must not be inside a batch.
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  /// Starts a batch: applies pending TLB shoot-downs first. Not reentrant.
+  void enter();
+  /// Ends the batch: from here the slow path may reclaim what this worker might have used.
+  void leave();
+
+  class Batch {
+   public:
+    explicit Batch(Worker& w) : w_(w) { w_.enter(); }
+    ~Batch() { w_.leave(); }
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    Worker& w_;
+  };
+
+  // --- Data operations (inside a batch). Each returns kOk or the reason it was refused:
+  //   kNoSuchRas    pid not live, or key is neither its read-write nor its read-only key
+  //   kUnmapped     VA not in an allocation of that address space
+  //   kPermission   a write (or atomic) with the read-only key or to a read-only allocation
+  //   kBadArgument  zero length, length crossing a page boundary, misaligned atomic
+  //   kRetryLater   first touch of a page while no pre-zeroed page was ready
+  //   kNoMemory     first touch of a page while the pool has no free page at all
+
+  /// Copies out.size() bytes at t.va into `out`.
+  [[nodiscard]] Status read(const Target& t, std::span<std::byte> out);
+  /// Copies `in` to t.va.
+  [[nodiscard]] Status write(const Target& t, std::span<const std::byte> in);
+  /// 8-byte compare-and-swap at t.va (8-aligned). *old receives the previous value; the swap
+  /// happened iff *old == expected.
+  [[nodiscard]] Status cas(const Target& t, uint64_t expected, uint64_t desired, uint64_t* old);
+  /// 8-byte fetch-and-add at t.va (8-aligned). *old receives the previous value.
+  [[nodiscard]] Status faa(const Target& t, uint64_t add, uint64_t* old);
+
+  // --- Control operations: handed to the slow path, answered asynchronously. ---------------
+  /// Queues a control request. False when the queue is full (answer kRetryLater). Any time.
+  bool submit(const ControlRequest& req);
+  /// Takes up to out.size() replies to earlier submit()s; returns how many. Any time.
+  size_t poll_replies(std::span<ControlReply> out);
+
+  WorkerCounters counters() const;
+  int index() const { return index_; }
+
+ private:
+  friend class MemoryNode;
+  Worker(MemoryNode& mn, WorkerSlot& slot, int index);
+
+  /// Checks rights and translates [t.va, t.va+len) to a host pointer (taking a fault if need).
+  Status translate(const Target& t, uint32_t len, bool write, std::byte** host);
+  /// Assigns a page to the allocated-but-invalid PTE `p`; updates *word.
+  Status fault(Pte* p, uint64_t* word);
+  void apply_invalidations();
+
+  MemoryNode& mn_;
+  WorkerSlot& slot_;
+  const int index_;
+  Tlb tlb_;
+  WorkerCounters base_;  ///< the slot's counts when this worker took it
+  bool in_batch_ = false;
+  uint64_t seen_inval_seq_;
+  // Copies of configuration read on every request.
+  const PageTable& table_;
+  std::byte* const pool_base_;
+  const int page_shift_;
+  const uint64_t page_mask_;
+  const uint32_t max_ras_;
+  const uint32_t ring_low_water_;
+};
+
+}  // namespace clio::mn
