@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the project and runs its tests, from a fresh Debian 12 machine:
 #   1. installs missing packages (scripts/setup-deps.sh);
-#   2. builds everything (libraries, tests) in build/ and runs every ctest
+#   2. builds everything (library, daemon, benchmarks, tests) in build/ and runs every ctest
 #      suite except those labelled `hw` (they need an RDMA device);
 #   3. builds the concurrency tests with ThreadSanitizer (build-tsan/) and runs them;
 #   4. builds the unit tests with AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)
