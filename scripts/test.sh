@@ -32,6 +32,6 @@ ctest --test-dir build-tsan -j$jobs --output-on-failure --no-tests=error -L tsan
 step "AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
 cmake -S . -B build-asan -G Ninja -DCLIO_SANITIZE=address,undefined -DCLIO_WERROR=$werror \
   -DCLIO_BUILD_BENCH=OFF >/dev/null
-cmake --build build-asan -j$jobs --target common_unit_tests mn_unit_tests
+cmake --build build-asan -j$jobs --target common_unit_tests mn_unit_tests net_unit_tests
 ctest --test-dir build-asan -j$jobs --output-on-failure --no-tests=error -L unit
 step "all tests passed"

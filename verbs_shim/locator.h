@@ -1,0 +1,30 @@
+// Locators: short strings that name a transport backend and its parameters,
+//   "<backend>:key=value,key=value"    e.g. "udp:host=127.0.0.1,port=7400", "inproc:name=mn0".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace clio::net {
+
+struct Locator {
+  std::string backend;
+  std::map<std::string, std::string> params;
+
+  /// Parses "<backend>[:k=v[,k=v]...]". Throws clio::ConfigError with the reason.
+  static Locator parse(std::string_view text);
+  std::string str() const;
+
+  bool has(const std::string& key) const { return params.count(key) != 0; }
+  std::string get(const std::string& key, const std::string& dflt) const;
+  /// Integer parameter; throws clio::ConfigError when present but not a number in [lo, hi].
+  uint64_t get_uint(const std::string& key, uint64_t dflt, uint64_t lo, uint64_t hi) const;
+  /// Probability parameter in [0, 1]; throws clio::ConfigError otherwise.
+  double get_prob(const std::string& key, double dflt) const;
+  /// Throws clio::ConfigError naming the first key not in `known` (a comma-separated list).
+  void check_keys(std::string_view known) const;
+};
+
+}  // namespace clio::net

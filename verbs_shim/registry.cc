@@ -1,0 +1,67 @@
+#include "verbs_shim/registry.h"
+
+#include "verbs_shim/inproc_transport.h"
+#include "verbs_shim/udp_transport.h"
+
+namespace clio::net {
+namespace {
+
+std::unique_ptr<Transport> listen_inproc(const Locator& l, unsigned m, unsigned n) {
+  return InProcTransport::listen(l, m, n);
+}
+std::unique_ptr<Transport> connect_inproc(const Locator& l, Endpoint* s) {
+  return InProcTransport::connect(l, s);
+}
+std::unique_ptr<Transport> listen_udp(const Locator& l, unsigned m, unsigned n) {
+  return UdpTransport::listen(l, m, n);
+}
+std::unique_ptr<Transport> connect_udp(const Locator& l, Endpoint* s) {
+  return UdpTransport::connect(l, s);
+}
+
+const Backend kBackends[] = {
+    {"inproc", "in-process rings with a fault injector (tests, the embedded default)",
+     "name=, poll=busy|sleep, drop=, dup=, corrupt=, reorder=, delay=, reorder_us=, "
+     "delay_min_us=, delay_max_us=, seed=",
+     &listen_inproc, &connect_inproc},
+    {"udp", "kernel UDP sockets, sendmmsg/recvmmsg, busy-poll or epoll",
+     "host=, port=, poll=busy|epoll, mtu=, rcvbuf=, sndbuf=", &listen_udp, &connect_udp},
+};
+
+const Backend& backend_for(const Locator& l) {
+  if (const Backend* b = find_backend(l.backend)) return *b;
+  std::string names;
+  for (const Backend& b : backends()) names += (names.empty() ? "" : ", ") + std::string(b.name);
+  throw ConfigError("unknown transport '" + l.backend + "' (this build has: " + names + ")");
+}
+
+}  // namespace
+
+std::span<const Backend> backends() { return kBackends; }
+
+const Backend* find_backend(std::string_view name) {
+  for (const Backend& b : kBackends)
+    if (name == b.name) return &b;
+  return nullptr;
+}
+
+std::unique_ptr<Transport> listen(const std::string& locator, unsigned member, unsigned members) {
+  const Locator l = Locator::parse(locator);
+  return backend_for(l).listen(l, member, members);
+}
+
+std::unique_ptr<Transport> connect(const std::string& locator, Endpoint* server) {
+  const Locator l = Locator::parse(locator);
+  return backend_for(l).connect(l, server);
+}
+
+std::string transports_help() {
+  std::string s = "Transports (LOCATOR is <name>:key=value,...):\n";
+  for (const Backend& b : kBackends) {
+    s += "  " + std::string(b.name) + "\t" + b.summary + "\n";
+    s += "  \tkeys: " + std::string(b.keys) + "\n";
+  }
+  return s;
+}
+
+}  // namespace clio::net

@@ -1,0 +1,107 @@
+// The datagram transport interface: unreliable, unordered packets in bursts, shaped like verbs UD
+// queue pairs. Reliability, ordering and request matching live above it (CLib, the MN's reply
+// logic); this layer knows nothing of Clio requests.
+//
+// Buffer ownership:
+//   - tx_burst() copies (or hands to the kernel or NIC) every packet it accepts before it returns;
+//     the caller may reuse its header and payload buffers at once.
+//   - rx_burst() fills PacketViews that point into memory the transport owns. A view stays valid
+//     until it is passed to release(); views must be released in the order rx_burst() returned
+//     them (oldest first), and every view must be released before the transport is destroyed.
+// Threading: a Transport is used by one thread at a time. Nothing blocks except wait().
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/error.h"
+
+namespace clio::net {
+
+/// An opaque, fixed-size peer address (a UDP socket address, an in-process port, a MAC, a verbs
+/// address handle's identity). Compared and hashed as bytes; unused bytes are zero.
+struct Endpoint {
+  static constexpr size_t kBytes = 48;
+  alignas(8) std::array<std::byte, kBytes> bytes{};
+
+  bool operator==(const Endpoint& o) const { return bytes == o.bytes; }
+  bool empty() const { return *this == Endpoint{}; }
+
+  /// Copies a backend's address struct in (static_assert its size at the call site).
+  template <typename T>
+  static Endpoint of(const T& v) {
+    static_assert(sizeof(T) <= kBytes && std::is_trivially_copyable_v<T>);
+    Endpoint e;
+    std::memcpy(e.bytes.data(), &v, sizeof(T));
+    return e;
+  }
+  template <typename T>
+  T as() const {
+    static_assert(sizeof(T) <= kBytes && std::is_trivially_copyable_v<T>);
+    T v;
+    std::memcpy(&v, bytes.data(), sizeof(T));
+    return v;
+  }
+};
+
+struct EndpointHash {
+  size_t operator()(const Endpoint& e) const {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (std::byte b : e.bytes) h = (h ^ static_cast<uint8_t>(b)) * 0x100000001b3ull;
+    return h;
+  }
+};
+
+/// One packet to send: `header` then `payload` (either may be empty), gathered by the backend.
+struct TxItem {
+  Endpoint to;
+  std::span<const std::byte> header;
+  std::span<const std::byte> payload;
+};
+
+/// One received packet. `data` points into transport-owned memory until release().
+struct PacketView {
+  std::span<const std::byte> data;
+  Endpoint from;
+  uint64_t token = 0;  ///< backend's own bookkeeping for release()
+};
+
+/// Thrown by set-up paths; the message names the call, the device or address, and errno.
+class TransportError : public Error {
+ public:
+  using Error::Error;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+
+  /// Backend name as in the locator ("inproc", "udp", ...).
+  virtual std::string_view name() const = 0;
+  /// Largest packet (header + payload) this transport carries, read at run time.
+  virtual uint32_t mtu() const = 0;
+  /// This transport's own address, as peers see it in PacketView::from.
+  virtual Endpoint local_endpoint() const = 0;
+  /// Locator string that reaches this transport (e.g. "udp:host=127.0.0.1,port=7400").
+  virtual std::string locator() const = 0;
+
+  /// Queues up to items.size() packets; returns how many it accepted (the rest: try again).
+  /// Never blocks. Packets larger than mtu() are dropped (and counted as accepted).
+  virtual size_t tx_burst(std::span<const TxItem> items) = 0;
+  /// Fills up to out.size() views with received packets; returns how many. Never blocks.
+  virtual size_t rx_burst(std::span<PacketView> out) = 0;
+  /// Gives back views from rx_burst, oldest first.
+  virtual void release(std::span<const PacketView> pkts) = 0;
+
+  /// Sleeps until a packet may have arrived or `timeout_ns` passed, if this transport was made
+  /// with a sleeping poll mode; returns at once for busy-polling transports (the default).
+  virtual void wait(uint64_t timeout_ns) { (void)timeout_ns; }
+};
+
+}  // namespace clio::net
