@@ -12,6 +12,7 @@
 #include <iostream>
 #include <vector>
 
+#include "bench/options.h"
 #include "bench/report.h"
 #include "common/clock.h"
 #include "common/log.h"
@@ -115,17 +116,8 @@ int main(int argc, char** argv) {
       "ops", po::value(&ops), "operations per configuration (default 2M, 300k with --quick)")(
       "seed", po::value(&seed)->default_value(1), "random seed");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "mn_fastpath: " << e.what() << "\n\n" << opts << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (int rc = bench::parse_options("mn_fastpath", argc, argv, opts, &vm); rc >= 0)
+    return rc;
   if (ops == 0) ops = quick ? 300'000 : 2'000'000;
   set_log_level(LogLevel::kWarn);
 

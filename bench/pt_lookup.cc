@@ -20,6 +20,7 @@
 #include <memory>
 #include <vector>
 
+#include "bench/options.h"
 #include "bench/report.h"
 #include "common/clock.h"
 #include "common/rng.h"
@@ -139,17 +140,8 @@ int main(int argc, char** argv) {
       "lookups", po::value(&lookups_n), "random lookups per table and scenario (default 2M, 500k quick)")(
       "seed", po::value(&seed)->default_value(1), "random seed");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "pt_lookup: " << e.what() << "\n\n" << opts << "\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (int rc = bench::parse_options("pt_lookup", argc, argv, opts, &vm); rc >= 0)
+    return rc;
   if (lookups_n == 0) lookups_n = quick ? 500'000 : 2'000'000;
 
   // (b): 2^40 bytes / page / (10,000 x 32) pages per allocation, rounded up.

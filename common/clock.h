@@ -40,6 +40,28 @@ struct Tsc {
 
 namespace clio {
 
+/// Polling that spins while it pays and then shares the CPU: for the first kSpinNs of an idle
+/// stretch it only spins (lowest latency); after that each idle round yields, so that on a
+/// machine with fewer cores than busy threads the others (an MN's slow path, a peer) still run.
+class IdlePoll {
+ public:
+  static constexpr uint64_t kSpinNs = 50'000;
+  void idle();
+  void busy() {
+    idle_since_ = 0;
+    rounds_ = 0;
+    yielding_ = false;
+  }
+
+ private:
+  uint64_t idle_since_ = 0;
+  uint32_t rounds_ = 0;  ///< the clock is read every 64 rounds only: it costs ~30 ns in a VM
+  bool yielding_ = false;
+};
+
+/// Pins the calling thread to one CPU. False (and a warning logged) when that fails.
+bool pin_to_cpu(int cpu);
+
 /// A hint inside spin loops (x86 `pause`); a no-op elsewhere.
 inline void cpu_relax() {
 #if defined(__x86_64__)

@@ -15,6 +15,7 @@ const char* status_name(Status s) {
     case Status::kBadArgument: return "kBadArgument";
     case Status::kTooManyRas: return "kTooManyRas";
     case Status::kShuttingDown: return "kShuttingDown";
+    case Status::kStale: return "kStale";
     case Status::kTruncated: return "kTruncated";
     case Status::kBadMagic: return "kBadMagic";
     case Status::kBadVersion: return "kBadVersion";
@@ -23,6 +24,7 @@ const char* status_name(Status s) {
     case Status::kBadFlags: return "kBadFlags";
     case Status::kBadChecksum: return "kBadChecksum";
     case Status::kBadReserved: return "kBadReserved";
+    case Status::kBadRequestId: return "kBadRequestId";
   }
   return "kUnknownStatus";
 }
@@ -41,6 +43,8 @@ const char* status_message(Status s) {
     case Status::kBadArgument: return "invalid argument";
     case Status::kTooManyRas: return "memory node has no room for another address space";
     case Status::kShuttingDown: return "memory node is shutting down";
+    case Status::kStale:
+      return "retransmission too old: the memory node cannot tell whether the request ran";
     case Status::kTruncated: return "packet shorter than its header";
     case Status::kBadMagic: return "not a Clio packet (bad magic)";
     case Status::kBadVersion: return "unsupported protocol version";
@@ -49,6 +53,7 @@ const char* status_message(Status s) {
     case Status::kBadFlags: return "undefined flag bits";
     case Status::kBadChecksum: return "checksum mismatch (corrupted packet)";
     case Status::kBadReserved: return "reserved header field is not zero";
+    case Status::kBadRequestId: return "request id is zero";
   }
   return "unknown status code";
 }

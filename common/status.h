@@ -23,6 +23,9 @@ enum class Status : uint8_t {
                              ///< misaligned atomic, VA not the start of an allocation, ...
   kTooManyRas = 9,           ///< the MN's table of address spaces is full
   kShuttingDown = 10,        ///< the MN is stopping
+  kStale = 11,               ///< a retransmission older than the MN's memory of executed
+                             ///< requests: it cannot tell whether the first attempt ran, so it
+                             ///< does not run it again; the outcome is unknown
 
   // --- Packet validation (wire::validate); such packets are dropped, never served ------------
   kTruncated = 32,           ///< shorter than a header
@@ -33,6 +36,7 @@ enum class Status : uint8_t {
   kBadFlags = 37,            ///< flag bits undefined for the opcode
   kBadChecksum = 38,         ///< corrupted in flight
   kBadReserved = 39,         ///< a reserved field is not zero
+  kBadRequestId = 40,        ///< a request with id 0
 };
 
 /// Short stable name, e.g. "kUnmapped". Never null.

@@ -85,13 +85,15 @@ Status validate(std::span<const std::byte> pkt, Header* out) {
   if (h.version != kVersion) return Status::kBadVersion;
   if (checksum(h, payload_of(pkt)) != h.checksum) return Status::kBadChecksum;
   if (!known_opcode(h.opcode)) return Status::kBadOpcode;
-  if (h.reserved0 != 0 || h.reserved1 != 0) return Status::kBadReserved;
+  if (h.reserved0 != 0) return Status::kBadReserved;
+  if (h.retry_of == 0 && h.age_ms != 0) return Status::kBadReserved;  // only retries have an age
   const bool reply = h.flags & kFlagReply;
   if (reply) {
     if (h.flags != kFlagReply) return Status::kBadFlags;
   } else {
     if (h.flags & ~request_flags(static_cast<Opcode>(h.opcode))) return Status::kBadFlags;
     if (h.status != 0) return Status::kBadReserved;
+    if (h.req_id == 0) return Status::kBadRequestId;
   }
   if (Status s = check_lengths(h, pkt.size() - kHeaderBytes); s != Status::kOk) return s;
   if (out != nullptr) *out = h;

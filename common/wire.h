@@ -17,7 +17,8 @@
 //                Reply va = the start of the allocation.
 //   kRfree       va = the start of an allocation.
 //   kProtect     va = the start of an allocation; kFlagReadOnly set or clear.
-//   kRasCreate   pid = 0, key = 0. Reply pid, arg0 = read-write key, arg1 = read-only key.
+//   kRasCreate   pid = 0, key = 0. Reply pid, arg0 = read-write key, arg1 = read-only key,
+//                va = the MN's page size in bytes.
 //   kRasDestroy  pid, key = the read-write key.
 #pragma once
 
@@ -70,13 +71,15 @@ struct Header {
   uint16_t reserved0;  ///< [6,8)   must be 0
   uint32_t pid;        ///< [8,12)  remote address space, assigned by the MN (0: none)
   uint32_t length;     ///< [12,16) bytes accessed (see the opcode table above)
-  uint64_t req_id;     ///< [16,24) request id, unique per client; echoed in the reply
-  uint64_t retry_of;   ///< [24,32) id of the request this one retransmits (0: a first try)
+  uint64_t req_id;     ///< [16,24) request id, unique per client, never 0; echoed in the reply
+  uint64_t retry_of;   ///< [24,32) a retransmission: the id of the first attempt (its
+                       ///<         "family"); 0 on a first attempt. Echoed in the reply.
   uint64_t va;         ///< [32,40) virtual address in the address space
   uint64_t key;        ///< [40,48) the address space's secret key (read-write or read-only)
   uint64_t arg0;       ///< [48,56) opcode argument / result (see above)
   uint64_t arg1;       ///< [56,64) opcode argument (see above)
-  uint32_t reserved1;  ///< [64,68) must be 0
+  uint32_t age_ms;     ///< [64,68) a retransmission: ms since its family's first attempt (the
+                       ///<         client's clock); 0 on a first attempt and in replies
   uint32_t checksum;   ///< [68,72) checksum() of bytes [0,68) and the payload
 };
 
@@ -91,7 +94,7 @@ static_assert(offsetof(Header, magic) == 0 && offsetof(Header, version) == 2 &&
               offsetof(Header, req_id) == 16 && offsetof(Header, retry_of) == 24 &&
               offsetof(Header, va) == 32 && offsetof(Header, key) == 40 &&
               offsetof(Header, arg0) == 48 && offsetof(Header, arg1) == 56 &&
-              offsetof(Header, reserved1) == 64 && offsetof(Header, checksum) == 68);
+              offsetof(Header, age_ms) == 64 && offsetof(Header, checksum) == 68);
 static_assert(offsetof(Header, checksum) == kChecksummedHeaderBytes);
 static_assert(std::is_trivially_copyable_v<Header> && std::is_standard_layout_v<Header>);
 

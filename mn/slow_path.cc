@@ -18,7 +18,10 @@ namespace {
 /// How much page preparation one pass of the loop may do before it looks at control requests
 /// again: keeps ralloc latency bounded while rings of large pages fill.
 constexpr uint64_t kRefillBudgetBytes = uint64_t{32} << 20;
-constexpr uint64_t kIdleSleepNs = 1'000'000;
+/// Every source of work rings the doorbell (control requests, rings below their low water mark,
+/// admin calls, retiring workers), so an idle slow path sleeps long: a short timeout would wake
+/// it often enough to preempt busy-polling workers and show in their p99.
+constexpr uint64_t kIdleSleepNs = 100'000'000;
 
 }  // namespace
 

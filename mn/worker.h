@@ -81,6 +81,12 @@ class Worker {
   [[nodiscard]] Status read(const Target& t, std::span<std::byte> out);
   /// Copies `in` to t.va.
   [[nodiscard]] Status write(const Target& t, std::span<const std::byte> in);
+  /// Like read(), without the copy: *data points at the bytes in the pool, valid until the batch
+  /// ends (the network front end gathers a reply straight from there).
+  [[nodiscard]] Status read_view(const Target& t, uint32_t len, const std::byte** data);
+  /// kOk when `key` grants this access to `pid` (kNoSuchRas or kPermission otherwise); checks
+  /// nothing about addresses. For answering a retransmission from the dedup table.
+  [[nodiscard]] Status check_key(uint32_t pid, uint64_t key, bool write) const;
   /// 8-byte compare-and-swap at t.va (8-aligned). *old receives the previous value; the swap
   /// happened iff *old == expected.
   [[nodiscard]] Status cas(const Target& t, uint64_t expected, uint64_t desired, uint64_t* old);

@@ -41,16 +41,22 @@ Status Worker::fault(Pte* p, uint64_t* word) {
   return Status::kRetryLater;
 }
 
+Status Worker::check_key(uint32_t pid, uint64_t key, bool write) const {
+  if (pid == 0 || pid >= max_ras_ || key == 0) [[unlikely]]
+    return Status::kNoSuchRas;
+  if (key != mn_.key_rw(pid)) [[unlikely]] {
+    if (key != mn_.key_ro(pid)) return Status::kNoSuchRas;
+    if (write) return Status::kPermission;
+  }
+  return Status::kOk;
+}
+
 Status Worker::translate(const Target& t, uint32_t len, bool write, std::byte** host) {
   CLIO_DCHECK(in_batch_);
   if (len == 0 || (t.va & page_mask_) + len > page_mask_ + 1) [[unlikely]]
     return Status::kBadArgument;
-  if (t.pid == 0 || t.pid >= max_ras_ || t.key == 0) [[unlikely]]
-    return Status::kNoSuchRas;
-  if (t.key != mn_.key_rw(t.pid)) [[unlikely]] {
-    if (t.key != mn_.key_ro(t.pid)) return Status::kNoSuchRas;
-    if (write) return Status::kPermission;
-  }
+  if (Status s = check_key(t.pid, t.key, write); s != Status::kOk) [[unlikely]]
+    return s;
   if (t.va >= kVaLimit) [[unlikely]]
     return Status::kUnmapped;
 
@@ -91,6 +97,15 @@ Status Worker::read(const Target& t, std::span<std::byte> out) {
   if (Status s = translate(t, len, false, &src); s != Status::kOk) [[unlikely]]
     return count_error(s, slot_.counters);
   std::memcpy(out.data(), src, out.size());
+  bump(slot_.counters.reads);
+  return Status::kOk;
+}
+
+Status Worker::read_view(const Target& t, uint32_t len, const std::byte** data) {
+  std::byte* src;
+  if (Status s = translate(t, len, false, &src); s != Status::kOk) [[unlikely]]
+    return count_error(s, slot_.counters);
+  *data = src;
   bump(slot_.counters.reads);
   return Status::kOk;
 }

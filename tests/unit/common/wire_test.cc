@@ -37,6 +37,7 @@ TEST(WireTest, WellFormedPacketsValidate) {
 
   Header r = make_header(Opcode::kRead);
   r.length = 4096;
+  r.req_id = 1;
   EXPECT_EQ(validate(packet(r, 0)), Status::kOk);
 
   Header reply = r;
@@ -47,11 +48,13 @@ TEST(WireTest, WellFormedPacketsValidate) {
 
   Header cas = make_header(Opcode::kCas);
   cas.length = 8;
+  cas.req_id = 2;
   EXPECT_EQ(validate(packet(cas, 0)), Status::kOk);
 
   Header ralloc = make_header(Opcode::kRalloc);
   ralloc.flags = kFlagReadOnly | kFlagFixedVa;
   ralloc.arg0 = 1 << 20;
+  ralloc.req_id = 3;
   EXPECT_EQ(validate(packet(ralloc, 0)), Status::kOk);
 }
 
@@ -76,13 +79,16 @@ TEST(WireTest, LyingLengthsAreRejected) {
   EXPECT_EQ(validate(packet(write_req(0), 0)), Status::kBadLength);
   Header r = make_header(Opcode::kRead);
   r.length = 64;
+  r.req_id = 4;
   EXPECT_EQ(validate(packet(r, 64)), Status::kBadLength) << "a read request carries no data";
   r.flags = kFlagReply;
   EXPECT_EQ(validate(packet(r, 63)), Status::kBadLength) << "a read reply carries `length` bytes";
   Header faa = make_header(Opcode::kFaa);
   faa.length = 4;
+  faa.req_id = 5;
   EXPECT_EQ(validate(packet(faa, 0)), Status::kBadLength);
   Header rfree = make_header(Opcode::kRfree);
+  rfree.req_id = 6;
   EXPECT_EQ(validate(packet(rfree, 8)), Status::kBadLength);
 }
 
@@ -97,7 +103,7 @@ TEST(WireTest, BadFieldsGetTheirOwnStatus) {
   h.opcode = 77;
   EXPECT_EQ(validate(packet(h, 8)), Status::kBadOpcode);
   h = write_req(8);
-  h.reserved1 = 1;
+  h.reserved0 = 1;
   EXPECT_EQ(validate(packet(h, 8)), Status::kBadReserved);
   h = write_req(8);
   h.flags = kFlagFixedVa;  // only ralloc may carry it
@@ -105,6 +111,9 @@ TEST(WireTest, BadFieldsGetTheirOwnStatus) {
   h = write_req(8);
   h.status = 3;  // requests carry no status
   EXPECT_EQ(validate(packet(h, 8)), Status::kBadReserved);
+  h = write_req(8);
+  h.req_id = 0;
+  EXPECT_EQ(validate(packet(h, 8)), Status::kBadRequestId);
 }
 
 TEST(WireTest, AnyCorruptionIsCaughtByTheChecksum) {

@@ -1,0 +1,48 @@
+// Where a benchmark's (or the main job's) memory node runs, from one --mn argument:
+//   inproc      a memory node in this process, over the inproc fabric (busy-polling)
+//   udp         a memory node in this process, over UDP loopback
+//   spawn-udp   a clio-mn child process over UDP loopback
+//   <locator>   a memory node that is already running, e.g. udp:host=10.0.0.2,port=7400
+// Embedded and spawned nodes pin their worker to the last CPU; callers pin themselves to CPU 0.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "mn/memory_node.h"
+#include "mn/mn_process.h"
+#include "mn/server.h"
+
+namespace clio::bench {
+
+struct TargetOptions {
+  uint64_t pool_bytes = uint64_t{1} << 30;
+  uint64_t page_bytes = uint64_t{4} << 20;
+  unsigned workers = 1;
+};
+
+class MnTarget {
+ public:
+  /// Starts (or names) the memory node. Throws clio::Error with the reason.
+  MnTarget(const std::string& how, const TargetOptions& o);
+  ~MnTarget();
+
+  const std::string& locator() const { return locator_; }
+  /// "inproc", "udp", ... : the transport clients use.
+  std::string transport() const;
+  /// The embedded node's statistics report, or "" for other targets.
+  std::string report() const;
+
+  static const char* help();
+
+ private:
+  std::unique_ptr<mn::MemoryNode> node_;
+  std::unique_ptr<mn::MnServer> server_;
+  std::unique_ptr<mn::MnProcess> process_;
+  std::string locator_;
+};
+
+/// Number of CPUs this process may run on, as read on the first call: call it before pinning.
+int usable_cpus();
+
+}  // namespace clio::bench

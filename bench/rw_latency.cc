@@ -1,0 +1,195 @@
+// rw_latency: end-to-end latency of synchronous rread / rwrite through CLib, by size and
+// transport, and in the same run the floor of the UDP transport on this host: a raw UDP ping-pong
+// with the same packet shapes (a 72-byte request, a reply of header + size bytes), echoed by a
+// busy-polling thread with the same UDP backend, no Clio protocol.
+//
+// One client thread on CPU 0, the memory node's worker on the last CPU; operations go to random
+// size-aligned offsets in a 64 MiB region whose pages are backed before measuring.
+#include <boost/program_options.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+
+#include "bench/mn_target.h"
+#include "bench/options.h"
+#include "bench/report.h"
+#include "clio/client.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/rng.h"
+#include "common/wire.h"
+#include "verbs_shim/registry.h"
+
+namespace po = boost::program_options;
+using namespace clio;
+
+namespace {
+
+constexpr uint64_t kRegion = uint64_t{64} << 20;
+
+struct Measured {
+  Histogram ns;
+  double ops_per_s = 0;
+};
+
+template <typename F>
+Measured time_ops(uint64_t n, F&& op) {
+  Measured m;
+  const uint64_t t_start = now_ns();
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t t0 = now_ns();
+    if (!op(i)) {
+      std::fprintf(stderr, "rw_latency: an operation failed\n");
+      std::exit(1);
+    }
+    m.ns.record(now_ns() - t0);
+  }
+  m.ops_per_s = static_cast<double>(n) * 1e9 / static_cast<double>(now_ns() - t_start);
+  return m;
+}
+
+/// Raw UDP ping-pong: the transport's floor. Returns p50 per size.
+std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint64_t n, int server_cpu) {
+  auto server = net::listen("udp:host=127.0.0.1,port=0");
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    if (server_cpu > 0) pin_to_cpu(server_cpu);
+    std::vector<std::byte> reply(wire::kHeaderBytes + 65536, std::byte{0x5a});
+    net::PacketView rx[32];
+    net::TxItem tx[32];
+    while (!stop.load(std::memory_order_relaxed)) {
+      const size_t got = server->rx_burst(rx);
+      for (size_t i = 0; i < got; ++i) {
+        uint32_t size;
+        std::memcpy(&size, rx[i].data.data(), 4);
+        tx[i] = net::TxItem{rx[i].from, std::span(reply.data(), wire::kHeaderBytes + size), {}};
+      }
+      size_t sent = 0;
+      while (sent < got) sent += server->tx_burst(std::span(tx + sent, got - sent));
+      server->release(std::span(rx, got));
+    }
+  });
+  net::Endpoint ep;
+  auto client = net::connect(server->locator(), &ep);
+  std::map<uint32_t, Measured> out;
+  std::vector<std::byte> req(wire::kHeaderBytes, std::byte{0});
+  for (uint32_t size : sizes) {
+    std::memcpy(req.data(), &size, 4);
+    auto once = [&](uint64_t) {
+      net::TxItem t{ep, req, {}};
+      while (client->tx_burst(std::span(&t, 1)) != 1) {
+      }
+      net::PacketView v;
+      while (client->rx_burst(std::span(&v, 1)) == 0) {
+      }
+      const bool ok = v.data.size() == wire::kHeaderBytes + size;
+      client->release(std::span(&v, 1));
+      return ok;
+    };
+    time_ops(n / 10, once);  // warm-up
+    out[size] = time_ops(n, once);
+  }
+  stop.store(true);
+  echo.join();
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts("rw_latency: rread/rwrite latency by size and transport\nOptions");
+  bool quick = false;
+  std::string mns, sizes_arg;
+  uint64_t ops = 0;
+  uint64_t page = 0;
+  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick), "reduced run (under 30 s)")(
+      "mn", po::value(&mns)->default_value("inproc,udp"),
+      (std::string("comma-separated memory nodes to measure, each: ") + bench::MnTarget::help()).c_str())(
+      "transport", po::value<std::string>(),
+      "the same as --mn with a transport locator (e.g. udp:host=10.0.0.2,port=7400)")(
+      "sizes", po::value(&sizes_arg)->default_value("16,64,256,1024,4096"), "bytes per operation")(
+      "ops", po::value(&ops), "operations per size and kind (default 100000, 20000 with --quick)")(
+      "page-size", po::value(&page)->default_value(uint64_t{4} << 20), "embedded MN's page size")(
+      "no-floor", "skip the raw UDP ping-pong");
+  po::variables_map vm;
+  if (int rc = bench::parse_options("rw_latency", argc, argv, opts, &vm, net::transports_help()); rc >= 0)
+    return rc;
+  if (vm.count("transport")) mns = vm["transport"].as<std::string>();
+  if (ops == 0) ops = quick ? 20'000 : 100'000;
+  std::vector<uint32_t> sizes;
+  for (const auto& s : bench::split_list(sizes_arg)) {
+    const unsigned long v = std::strtoul(s.c_str(), nullptr, 10);
+    if (v == 0 || v > 65536) {
+      std::cerr << "rw_latency: --sizes: '" << s << "' is not a size from 1 to 65536\n";
+      return 2;
+    }
+    sizes.push_back(static_cast<uint32_t>(v));
+  }
+  set_log_level(LogLevel::kWarn);
+  const int cpus = bench::usable_cpus();  // before any pinning
+
+  bench::Report report("rw_latency");
+  std::map<uint32_t, uint64_t> udp_read_p50;
+  bool have_udp = false;
+  for (const std::string& how : bench::split_list(mns)) {
+    bench::TargetOptions to;
+    to.page_bytes = page;
+    std::unique_ptr<bench::MnTarget> target;
+    try {
+      target = std::make_unique<bench::MnTarget>(how, to);
+    } catch (const Error& e) {
+      std::cerr << "rw_latency: " << e.what() << "\n";
+      return 1;
+    }
+    // Pinned after the target started, so that its threads (the slow path) are not confined here.
+    pin_to_cpu(0);
+    std::unique_ptr<Client> c;
+    if (int rc = Client::open(target->locator(), &c); rc != 0) {
+      std::cerr << "rw_latency: cannot open " << target->locator() << ": " << error_string(rc) << "\n";
+      return 1;
+    }
+    uint64_t base;
+    if (c->ralloc(kRegion, &base) != 0) return 1;
+    std::vector<std::byte> buf(65536, std::byte{1});
+    for (uint64_t off = 0; off < kRegion; off += std::min<uint64_t>(c->page_bytes(), 4096))
+      if (c->rwrite(base + off, buf.data(), 1) != 0) return 1;  // back every page first
+    Rng rng(7);
+    for (uint32_t size : sizes) {
+      std::vector<uint64_t> where(ops);
+      for (auto& w : where) w = base + rng.below(kRegion / size) * size;
+      auto rd = [&](uint64_t i) { return c->rread(where[i], buf.data(), size) == 0; };
+      auto wr = [&](uint64_t i) { return c->rwrite(where[i], buf.data(), size) == 0; };
+      time_ops(std::min<uint64_t>(ops, 2000), rd);  // warm-up
+      const Measured r = time_ops(ops, rd);
+      const Measured w = time_ops(ops, wr);
+      const std::string tr = target->transport();
+      report.add(bench::Row().set("transport", tr).set("mn", how).set("op", "rread").set("size", uint64_t{size})
+                     .latency(r.ns).set("ops_per_s", r.ops_per_s).set("mb_per_s", r.ops_per_s * size / 1e6));
+      report.add(bench::Row().set("transport", tr).set("mn", how).set("op", "rwrite").set("size", uint64_t{size})
+                     .latency(w.ns).set("ops_per_s", w.ops_per_s).set("mb_per_s", w.ops_per_s * size / 1e6));
+      if (tr == "udp" && !have_udp) udp_read_p50[size] = r.ns.percentile(0.5);
+    }
+    if (target->transport() == "udp") have_udp = true;
+    std::fprintf(stderr, "%s: %llu retransmissions\n", how.c_str(),
+                 static_cast<unsigned long long>(c->counters().retransmissions));
+  }
+  if (have_udp && !vm.count("no-floor")) {
+    const auto floor = udp_floor(sizes, ops, cpus - 1);
+    for (const auto& [size, m] : floor) {
+      bench::Row row;
+      row.set("transport", "udp-raw").set("mn", "-").set("op", "pingpong").set("size", uint64_t{size})
+          .latency(m.ns).set("ops_per_s", m.ops_per_s);
+      if (udp_read_p50.count(size))
+        row.set("udp_rread_vs_raw_p50", static_cast<double>(udp_read_p50[size]) /
+                                            static_cast<double>(m.ns.percentile(0.5)));
+      report.add(std::move(row));
+    }
+  }
+  report.print();
+  return 0;
+}

@@ -1,0 +1,143 @@
+// clio-mn: the memory node daemon.
+//
+// Serves remote memory on one transport until SIGINT or SIGTERM; prints statistics on SIGUSR1
+// and at exit. Prints one line "clio-mn: serving <locator>" on stdout once it accepts requests
+// (with port=0, the line names the port it got), so that scripts and tests can wait for it.
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+
+#include "common/error.h"
+#include "common/log.h"
+#include "common/units.h"
+#include "mn/memory_node.h"
+#include "mn/server.h"
+#include "verbs_shim/registry.h"
+
+namespace po = boost::program_options;
+using namespace clio;
+
+namespace {
+
+uint64_t size_option(const po::variables_map& vm, const char* name) {
+  const std::string text = vm[name].as<std::string>();
+  uint64_t v;
+  if (!parse_size(text, &v))
+    throw ConfigError(std::string("--") + name + " '" + text +
+                      "': not a size (examples: 64G, 512M, 4K, 1073741824)");
+  return v;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description opts(
+      "clio-mn: a Clio memory node\n\n"
+      "Usage: clio-mn [options]\n\nOptions");
+  opts.add_options()("help,h", "show this help and exit")(
+      "listen", po::value<std::string>()->default_value("udp:host=0.0.0.0,port=7400"),
+      "transport locator to serve on (see Transports below)")(
+      "memory", po::value<std::string>()->default_value("1G"),
+      "memory pool size; may exceed RAM (pages are taken on first touch)")(
+      "page-size", po::value<std::string>()->default_value("4M"),
+      "page size: a power of two from 4K to 1G")(
+      "workers", po::value<unsigned>()->default_value(1), "fast-path worker threads")(
+      "overprovision", po::value<double>()->default_value(2.0),
+      "page-table slots per physical page")(
+      "max-ras", po::value<uint32_t>()->default_value(65536),
+      "address spaces that may live at once")(
+      "dedup-entries", po::value<size_t>()->default_value(65536),
+      "recently executed requests remembered per worker (answers retransmissions)")(
+      "cpus", po::value<std::string>()->default_value(""),
+      "pin worker i to the i-th CPU of this comma-separated list (e.g. 2,3)")(
+      "log-level", po::value<std::string>()->default_value("info"),
+      "trace, debug, info, warn, error or off");
+
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, opts), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    std::cerr << "clio-mn: " << e.what() << "\nTry 'clio-mn --help'.\n";
+    return 2;
+  }
+  if (vm.count("help")) {
+    std::cout << opts << "\n" << net::transports_help();
+    return 0;
+  }
+
+  LogLevel level;
+  if (!parse_log_level(vm["log-level"].as<std::string>(), &level)) {
+    std::cerr << "clio-mn: --log-level '" << vm["log-level"].as<std::string>()
+              << "': expected trace, debug, info, warn, error or off\n";
+    return 2;
+  }
+  set_log_level(level);
+
+  mn::MnConfig cfg;
+  mn::ServerConfig scfg;
+  try {
+    cfg.pool_bytes = size_option(vm, "memory");
+    cfg.page_bytes = size_option(vm, "page-size");
+    cfg.overprovision = vm["overprovision"].as<double>();
+    cfg.max_ras = vm["max-ras"].as<uint32_t>();
+    scfg.listen = vm["listen"].as<std::string>();
+    scfg.workers = vm["workers"].as<unsigned>();
+    scfg.dedup_entries = vm["dedup-entries"].as<size_t>();
+    const std::string cpus = vm["cpus"].as<std::string>();
+    for (size_t at = 0; at < cpus.size();) {
+      const size_t comma = std::min(cpus.find(',', at), cpus.size());
+      const std::string one = cpus.substr(at, comma - at);
+      char* end = nullptr;
+      const long cpu = std::strtol(one.c_str(), &end, 10);
+      if (one.empty() || *end != '\0' || cpu < 0 || cpu > 4095)
+        throw ConfigError("--cpus '" + cpus + "': expected CPU numbers separated by commas");
+      scfg.cpus.push_back(static_cast<int>(cpu));
+      at = comma + 1;
+    }
+    cfg.max_workers = std::max(16u, scfg.workers);
+    cfg.validate();
+  } catch (const ConfigError& e) {
+    std::cerr << "clio-mn: " << e.what() << "\n";
+    return 2;
+  }
+
+  // Signals are taken synchronously by this thread alone: block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  try {
+    mn::MemoryNode node(cfg);
+    {
+      mn::MnServer server(node, scfg);
+      std::printf("clio-mn: serving %s\n", server.locator().c_str());
+      std::fflush(stdout);
+      for (;;) {
+        int sig = 0;
+        if (sigwait(&sigs, &sig) != 0) continue;
+        if (sig == SIGUSR1) {
+          std::fputs(server.report().c_str(), stderr);
+          continue;
+        }
+        CLIO_LOG(INFO, "mn", "%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        std::fputs(server.report().c_str(), stderr);
+        break;
+      }
+    }
+  } catch (const ConfigError& e) {
+    std::cerr << "clio-mn: " << e.what() << "\n";
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "clio-mn: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

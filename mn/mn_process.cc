@@ -1,0 +1,137 @@
+#include "mn/mn_process.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
+#include "common/clock.h"
+
+namespace clio::mn {
+
+std::string default_mn_binary() {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    std::string dir(self, static_cast<size_t>(n));
+    dir = dir.substr(0, dir.rfind('/'));
+    for (const std::string& cand : {dir + "/clio-mn", dir + "/../mn/clio-mn"})
+      if (access(cand.c_str(), X_OK) == 0) return cand;
+  }
+  return "clio-mn";
+}
+
+MnProcess::MnProcess(const std::string& binary, const std::vector<std::string>& args) {
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  pid_ = fork();
+  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid_ == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    std::vector<char*> argv;
+    std::string bin = binary;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execvp(bin.c_str(), argv.data());
+    dprintf(2, "cannot run %s: %s\n", bin.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  out_fd_ = out[0];
+  err_fd_ = err[0];
+  fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+
+  std::string line;
+  const uint64_t deadline = now_ns() + 20'000'000'000ull;
+  const std::string prefix = "clio-mn: serving ";
+  while (now_ns() < deadline) {
+    pollfd p{out_fd_, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) {
+      drain_stderr(0);
+      continue;
+    }
+    char c;
+    const ssize_t n = read(out_fd_, &c, 1);
+    if (n <= 0) break;  // exited
+    if (c != '\n') {
+      line.push_back(c);
+      continue;
+    }
+    if (line.rfind(prefix, 0) == 0) {
+      locator_ = line.substr(prefix.size());
+      return;
+    }
+    line.clear();
+  }
+  drain_stderr(200);
+  kill_now();
+  throw std::runtime_error("clio-mn did not start: " + err_);
+}
+
+MnProcess::~MnProcess() {
+  if (pid_ > 0) {
+    std::string ignored;
+    signal_and_collect(SIGTERM, &ignored);
+  }
+  if (out_fd_ >= 0) close(out_fd_);
+  if (err_fd_ >= 0) close(err_fd_);
+}
+
+void MnProcess::drain_stderr(int timeout_ms) {
+  pollfd p{err_fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(err_fd_, buf, sizeof buf)) > 0) err_.append(buf, static_cast<size_t>(n));
+}
+
+void MnProcess::kill_now() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+int MnProcess::signal_and_collect(int sig, std::string* err) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, sig);
+  int status = 0;
+  const uint64_t deadline = now_ns() + 10'000'000'000ull;
+  pid_t r = 0;
+  while ((r = waitpid(pid_, &status, WNOHANG)) == 0 && now_ns() < deadline) drain_stderr(50);
+  if (r == 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, &status, 0);
+  }
+  pid_ = -1;
+  drain_stderr(0);
+  *err = err_;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool MnProcess::signal_and_expect(int sig, const std::string& needle, std::string* err) {
+  const size_t from = err_.size();
+  kill(pid_, sig);
+  const uint64_t deadline = now_ns() + 20'000'000'000ull;
+  while (now_ns() < deadline) {
+    drain_stderr(50);
+    if (err_.find(needle, from) != std::string::npos) {
+      *err = err_;
+      return true;
+    }
+  }
+  *err = err_;
+  return false;
+}
+
+}  // namespace clio::mn

@@ -1,0 +1,98 @@
+#include "mn/server.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "common/log.h"
+#include "common/units.h"
+#include "mn/server_worker.h"
+#include "verbs_shim/registry.h"
+
+namespace clio::mn {
+
+uint64_t ServerStats::dropped_total() const {
+  uint64_t n = 0;
+  for (uint64_t d : dropped) n += d;
+  return n;
+}
+
+MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg) {
+  if (cfg_.workers < 1 || cfg_.workers > mn.config().max_workers)
+    throw ConfigError("workers " + std::to_string(cfg_.workers) + ": must be from 1 to " +
+                      std::to_string(mn.config().max_workers));
+  // Worker 0 binds first; the others bind where it did (a udp port=0 is resolved by then).
+  std::string where = cfg_.listen;
+  for (unsigned i = 0; i < cfg_.workers; ++i) {
+    auto t = net::listen(where, i, cfg_.workers);
+    if (i == 0) where = t->locator();
+    workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_worker(), cfg_.dedup_entries));
+    if (!cfg_.cpus.empty()) workers_.back()->cpu = cfg_.cpus[i % cfg_.cpus.size()];
+  }
+  locator_ = where;
+  for (auto& w : workers_) w->thread = std::thread([this, s = w.get()] { run(*s); });
+  CLIO_LOG(INFO, "mn", "serving %s with %u worker%s", locator_.c_str(), cfg_.workers,
+           cfg_.workers == 1 ? "" : "s");
+}
+
+MnServer::~MnServer() {
+  stop_.store(true, std::memory_order_release);
+  for (auto& w : workers_) w->thread.join();
+}
+
+ServerStats MnServer::stats() const {
+  ServerStats s;
+  auto ld = [](const uint64_t& v) {
+    return std::atomic_ref(const_cast<uint64_t&>(v)).load(std::memory_order_relaxed);
+  };
+  for (const auto& w : workers_) {
+    const Counters& c = w->counters;
+    for (size_t i = 0; i < s.requests.size(); ++i) s.requests[i] += ld(c.requests[i]);
+    for (size_t i = 0; i < s.dropped.size(); ++i) s.dropped[i] += ld(c.dropped[i]);
+    s.replies += ld(c.replies);
+    s.nacks += ld(c.nacks);
+    s.dedup_hits += ld(c.dedup_hits);
+    s.tx_dropped += ld(c.tx_dropped);
+    s.control_busy += ld(c.control_busy);
+    s.stray_replies += ld(c.stray_replies);
+    s.stale += ld(c.stale);
+  }
+  return s;
+}
+
+std::string MnServer::report() const {
+  const ServerStats s = stats();
+  const MnStats m = mn_.stats();
+  std::string r;
+  char line[256];
+  auto add = [&](const char* fmt, auto... args) {
+    std::snprintf(line, sizeof line, fmt, args...);
+    r += line;
+  };
+  add("clio-mn statistics (%s)\n", locator_.c_str());
+  add("  requests:");
+  for (size_t op = 0; op < s.requests.size(); ++op)
+    if (s.requests[op] != 0)
+      add(" %s=%" PRIu64, wire::opcode_name(static_cast<wire::Opcode>(op)), s.requests[op]);
+  add("\n  replies=%" PRIu64 " retransmissions-answered=%" PRIu64 " stale=%" PRIu64 " nacks=%" PRIu64
+      " tx-dropped=%" PRIu64 " control-busy=%" PRIu64 "\n",
+      s.replies, s.dedup_hits, s.stale, s.nacks, s.tx_dropped, s.control_busy);
+  add("  dropped=%" PRIu64, s.dropped_total() + s.stray_replies);
+  for (size_t i = 0; i < s.dropped.size(); ++i)
+    if (s.dropped[i] != 0)
+      add(" %s=%" PRIu64, status_name(static_cast<Status>(32 + i)), s.dropped[i]);
+  if (s.stray_replies != 0) add(" stray-replies=%" PRIu64, s.stray_replies);
+  add("\n  faults=%" PRIu64 " retry-later=%" PRIu64 " tlb-hits=%" PRIu64 " tlb-misses=%" PRIu64 "\n",
+      m.fast.faults, m.fast.retry_later, m.fast.tlb_hits, m.fast.tlb_misses);
+  add("  pages: %" PRIu64 " total, %" PRIu64 " free, %" PRIu64 " queued, %" PRIu64
+      " mapped (%s pages)\n",
+      m.pages_total, m.pages_free, m.pages_queued, m.pages_mapped, format_size(m.page_bytes).c_str());
+  add("  page table: %" PRIu64 " of %" PRIu64 " slots used (%.2f%%), %s = %.4f%% of the pool\n",
+      m.pt_slots_used, m.pt_slots, 100.0 * static_cast<double>(m.pt_slots_used) / static_cast<double>(m.pt_slots),
+      format_size(m.pt_bytes).c_str(), 100.0 * m.pt_share);
+  add("  address spaces=%" PRIu64 " rallocs=%" PRIu64 " ralloc-retries=%" PRIu64
+      " ralloc-failures=%" PRIu64 " rfrees=%" PRIu64 "\n",
+      m.ras_live, m.rallocs, m.ralloc_retries, m.ralloc_failures, m.rfrees);
+  return r;
+}
+
+}  // namespace clio::mn

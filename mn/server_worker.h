@@ -1,0 +1,56 @@
+// Internal to MnServer: one worker thread's state.
+#pragma once
+
+#include <array>
+#include <thread>
+
+#include "common/clock.h"
+#include "common/wire.h"
+#include "mn/server.h"
+#include "mn/worker_slot.h"
+#include "verbs_shim/transport.h"
+
+namespace clio::mn {
+
+inline constexpr size_t kServerBurst = 32;
+
+/// Single writer (the worker thread); anyone reads them with relaxed atomic loads.
+struct MnServer::Counters {
+  std::array<uint64_t, 32> requests{};
+  std::array<uint64_t, 16> dropped{};
+  uint64_t replies = 0, nacks = 0, dedup_hits = 0, tx_dropped = 0, control_busy = 0,
+           stray_replies = 0, stale = 0;
+};
+
+/// A control request handed to the slow path, waiting for its answer.
+struct MnServer::PendingControl {
+  bool used = false;
+  net::Endpoint to;
+  uint64_t from_hash = 0;
+  wire::Header req{};
+};
+
+struct MnServer::WorkerState {
+  std::unique_ptr<net::Transport> transport;
+  std::unique_ptr<Worker> worker;
+  DedupTable dedup;
+  Counters counters;
+  std::array<PendingControl, kControlRingSize> pending{};
+  size_t pending_count = 0;
+  // Reply scratch: one header per received packet (and per control answer).
+  std::array<wire::Header, kServerBurst> reply_headers{};
+  std::array<net::TxItem, kServerBurst> tx{};
+  std::thread thread;
+  int cpu = -1;  ///< pinned there when >= 0
+  uint64_t now_ms = 0;  ///< this burst's clock reading, 0 until read
+
+  uint64_t clock_ms() {
+    if (now_ms == 0) now_ms = now_ns() / 1'000'000 + 1;
+    return now_ms;
+  }
+
+  WorkerState(std::unique_ptr<net::Transport> t, std::unique_ptr<Worker> w, size_t dedup_entries)
+      : transport(std::move(t)), worker(std::move(w)), dedup(dedup_entries) {}
+};
+
+}  // namespace clio::mn

@@ -1,0 +1,25 @@
+#include <gtest/gtest.h>
+
+#include "mn/memory_node.h"
+#include "mn/server.h"
+
+extern "C" int run_c_api_checks(const char* locator, char* why, size_t why_len);
+
+namespace clio {
+namespace {
+
+TEST(CApiTest, ProgramsWrittenInCWork) {
+  mn::MnConfig cfg;
+  cfg.pool_bytes = uint64_t{64} << 20;
+  cfg.page_bytes = 4096;
+  mn::MemoryNode node(cfg);
+  mn::ServerConfig sc;
+  sc.listen = "inproc:name=c-api,poll=sleep";
+  mn::MnServer server(node, sc);
+  char why[256] = "";
+  EXPECT_EQ(run_c_api_checks(server.locator().c_str(), why, sizeof why), 0) << why;
+  EXPECT_EQ(node.stats().ras_live, 0u) << "clio_close destroyed the address space";
+}
+
+}  // namespace
+}  // namespace clio
