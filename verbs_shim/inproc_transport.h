@@ -16,7 +16,8 @@
 //
 // Packets are copied into the receiver's ring on send (MTU 4168 bytes: a 4 KiB payload and the
 // Clio header). Held packets (delay, reorder) are released by later calls on the sending
-// transport (tx_burst, rx_burst, wait), so a sender that stops calling holds them longer.
+// transport (tx_burst, rx_burst, wait), so a sender that stops calling holds them longer; one
+// that falls due while the receiver's ring is full stays held until there is room.
 #pragma once
 
 #include <atomic>

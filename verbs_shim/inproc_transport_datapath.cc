@@ -22,10 +22,13 @@ void InProcTransport::flush_held(bool all) {
     Held& h = held_[i];
     if (h.due_ns == 0) continue;
     if (h.due_ns <= now) {
-      // A full destination ring loses it, as a congested switch would.
-      (void)deliver(h.to, std::span<const std::byte>(held_data_.get() + i * kMtu, h.len), {});
-      h.due_ns = 0;
-      --held_count_;
+      // A delay is not a loss: while the receiver's ring is full, the packet stays held.
+      if (deliver(h.to, std::span<const std::byte>(held_data_.get() + i * kMtu, h.len), {})) {
+        h.due_ns = 0;
+        --held_count_;
+      } else {
+        earliest = std::min(earliest, now);
+      }
     } else if (h.due_ns < earliest) {
       earliest = h.due_ns;
     }
