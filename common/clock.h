@@ -18,6 +18,11 @@ inline uint64_t now_ns() {
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+/// Nanoseconds from the time-stamp counter: about 2.5x cheaper than now_ns() in a VM (no
+/// vDSO clock read), monotonic where the TSC is invariant (constant_tsc, nonstop_tsc). Its zero
+/// is not now_ns()'s; compare only its own readings. The first call calibrates (5 ms).
+uint64_t fast_now_ns();
+
 /// Time-stamp counter; falls back to now_ns() where there is none.
 struct Tsc {
   /// A reading ordered after every earlier instruction (rdtscp waits for them) and before every

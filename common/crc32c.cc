@@ -50,7 +50,93 @@ const bool kHaveHw = [] {
 }();
 #endif
 
+uint32_t crc32c_u64_soft(uint32_t crc, uint64_t w) {
+  uint8_t b[8];
+  std::memcpy(b, &w, 8);
+  return ~crc32c_soft(~crc, b, 8);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t crc3_hw(uint32_t seed, const uint8_t* p, size_t len) {
+  uint64_t a = 0x6a09e667, b = 0xbb67ae85, c = 0x3c6ef372;  // distinct lane starts
+  while (len >= 24) {
+    uint64_t w0, w1, w2;
+    std::memcpy(&w0, p, 8);
+    std::memcpy(&w1, p + 8, 8);
+    std::memcpy(&w2, p + 16, 8);
+    a = _mm_crc32_u64(a, w0);  // three independent dependency chains
+    b = _mm_crc32_u64(b, w1);
+    c = _mm_crc32_u64(c, w2);
+    p += 24;
+    len -= 24;
+  }
+  if (len >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    a = _mm_crc32_u64(a, w);
+    p += 8;
+    len -= 8;
+  }
+  if (len >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    b = _mm_crc32_u64(b, w);
+    p += 8;
+    len -= 8;
+  }
+  uint32_t a32 = static_cast<uint32_t>(a);
+  while (len--) a32 = _mm_crc32_u8(a32, *p++);
+  uint32_t r = _mm_crc32_u32(seed, a32);
+  r = _mm_crc32_u32(r, static_cast<uint32_t>(b));
+  return _mm_crc32_u32(r, static_cast<uint32_t>(c));
+}
+#endif
+
+/// The same function without SSE4.2 (tables), so that hosts without it interoperate.
+uint32_t crc3_soft(uint32_t seed, const uint8_t* p, size_t len) {
+  uint32_t a = 0x6a09e667, b = 0xbb67ae85, c = 0x3c6ef372;
+  auto step = [](uint32_t crc, const uint8_t* q) {
+    uint64_t w;
+    std::memcpy(&w, q, 8);
+    return crc32c_u64_soft(crc, w);
+  };
+  while (len >= 24) {
+    a = step(a, p);
+    b = step(b, p + 8);
+    c = step(c, p + 16);
+    p += 24;
+    len -= 24;
+  }
+  if (len >= 8) {
+    a = step(a, p);
+    p += 8;
+    len -= 8;
+  }
+  if (len >= 8) {
+    b = step(b, p);
+    p += 8;
+    len -= 8;
+  }
+  for (; len; --len, ++p) a = ~crc32c_soft(~a, p, 1);
+  uint8_t buf[4];
+  uint32_t r = seed;
+  for (uint32_t v : {a, b, c}) {
+    std::memcpy(buf, &v, 4);
+    r = ~crc32c_soft(~r, buf, 4);
+  }
+  return r;
+}
+
 }  // namespace
+
+uint32_t crc32c_3way(uint32_t seed, const void* data, size_t len) {
+  const auto* p = static_cast<const uint8_t*>(data);
+#if defined(__x86_64__)
+  if (kHaveHw) [[likely]]
+    return crc3_hw(seed, p, len);
+#endif
+  return crc3_soft(seed, p, len);
+}
 
 uint32_t crc32c(uint32_t crc, const void* data, size_t len) {
   const auto* p = static_cast<const uint8_t*>(data);

@@ -22,8 +22,8 @@ const char* opcode_name(Opcode op) {
 }
 
 uint32_t checksum(const Header& h, std::span<const std::byte> payload) {
-  uint32_t c = crc32c(0, &h, kChecksummedHeaderBytes);
-  return crc32c(c, payload.data(), payload.size());
+  const uint32_t c = crc32c_3way(0, &h, kChecksummedHeaderBytes);
+  return crc32c_3way(c, payload.data(), payload.size());
 }
 
 namespace {
