@@ -1,15 +1,18 @@
-// CLib: opening, closing, and the operations as calls on the request engine.
+// CLib: opening, attaching, sharing, placement, and the public calls on top of the per-thread
+// engine (engine.cc).
 #include <cerrno>
+#include <cinttypes>
 #include <cstring>
+#include <thread>
 
-#include "clio/clio.h"
 #include "cn/client_impl.h"
 #include "common/log.h"
 #include "common/rng.h"
 #include "verbs_shim/locator.h"
-#include "verbs_shim/registry.h"
 
 namespace clio {
+
+using wire::Header;
 
 int status_to_errno(Status s) {
   switch (s) {
@@ -33,11 +36,12 @@ const char* error_string(int err) {
   switch (-err) {
     case 0: return "success";
     case EFAULT: return "remote address is not in any allocation (never allocated, or freed)";
-    case EACCES: return "permission denied: read-only memory or key, or the address space was closed";
+    case EACCES:
+      return "permission denied: read-only memory or key, or the address space was closed";
     case ENOMEM: return "the memory node is out of remote memory";
     case EINVAL: return "invalid argument";
     case ETIMEDOUT: return "the memory node did not answer before the deadline (unreachable or down)";
-    case EAGAIN: return "the memory node stayed busy until the deadline";
+    case EAGAIN: return "the memory node stayed busy until the deadline, or too many requests are unfinished";
     case EADDRINUSE: return "fixed address refused: its page-table buckets are full";
     case EEXIST: return "fixed address overlaps an existing allocation";
     case EMFILE: return "the memory node has no room for another address space";
@@ -46,31 +50,173 @@ const char* error_string(int err) {
     case EIO:
       return "outcome unknown: a retransmission came too late for the memory node to tell whether "
              "the request had run";
+    case EPERM: return "not the holder of this lock";
+    case EDEADLK: return "this thread already holds the lock";
     case ECONNREFUSED: return "no memory node is listening at that locator";
     case ENETUNREACH: return "the transport could not be set up (see the log for the reason)";
+    case ENOSPC: return "the buffer is too small";
   }
   return "unknown error";
 }
 
-Client::Impl::Impl(std::unique_ptr<net::Transport> t, const net::Endpoint& s, const ClientOptions& o)
-    : transport(std::move(t)),
-      server(s),
-      options(o),
-      max_chunk(std::min<uint32_t>(transport->mtu() - static_cast<uint32_t>(wire::kHeaderBytes),
-                                   wire::kMaxAccessBytes)),
-      // 24 random bits on top: ids of clients that share an address space never collide in
-      // practice; 40 bits of sequence last a million years at 30k requests per second.
-      next_id((random_key() & 0xFFFFFF0000000000ull) | 1) {}
+// --- Impl and per-thread contexts ---------------------------------------------------------
+
+namespace {
+std::atomic<uint64_t> g_next_serial{1};
+}  // namespace
+
+Client::Impl::Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> m, bool own)
+    : options(o),
+      mns(std::move(m)),
+      owner(own),
+      serial(g_next_serial.fetch_add(1)),
+      nonce_base(static_cast<uint32_t>(random_key())),
+      ctx_by_id(new std::atomic<ThreadCtx*>[ThreadCtx::kMaxThreads]) {
+  cc.enabled = o.congestion_control;
+  cc.max_window = o.window;
+  cc.initial_window = std::min<double>(16, o.window);
+  if (o.target_delay_us != 0) cc.target_floor_ns = o.target_delay_us * 1000;
+  for (size_t i = 0; i < ThreadCtx::kMaxThreads; ++i) ctx_by_id[i].store(nullptr);
+}
+
+Client::Impl::~Impl() = default;
+
+ThreadCtx& Client::Impl::ctx() {
+  // A few clients per thread are remembered without the lock; serials are never reused.
+  struct Entry {
+    uint64_t serial = 0;
+    ThreadCtx* ctx = nullptr;
+  };
+  thread_local Entry cache[4];
+  thread_local unsigned next_victim = 0;
+  for (const Entry& e : cache)
+    if (e.serial == serial) return *e.ctx;
+  std::lock_guard lock(ctx_mu);
+  const auto me = std::this_thread::get_id();
+  ThreadCtx* found = nullptr;
+  for (size_t i = 0; i < ctxs.size(); ++i)
+    if (ctx_owners[i] == me) found = ctxs[i].get();
+  if (found == nullptr) {
+    if (ctxs.size() >= ThreadCtx::kMaxThreads) throw Error("clio: more than 1024 threads used one client");
+    const uint16_t id = static_cast<uint16_t>(ctxs.size());
+    ctxs.push_back(std::make_unique<ThreadCtx>(*this, id));
+    ctx_owners.push_back(me);
+    found = ctxs.back().get();
+    ctx_by_id[id].store(found, std::memory_order_release);
+  }
+  cache[next_victim++ % 4] = Entry{serial, found};
+  return *found;
+}
+
+size_t Client::Impl::place(uint64_t size, const std::vector<bool>& skip) {
+  const size_t n = mns.size();
+  // MNs that recently failed to answer are left out while any other one remains.
+  const uint64_t now = fast_now_ns();
+  bool any_healthy = false;
+  for (size_t m = 0; m < n; ++m) any_healthy |= !skip[m] && mns[m]->suspect_until_ns.load() <= now;
+  auto usable = [&](size_t m) {
+    return !skip[m] && (!any_healthy || mns[m]->suspect_until_ns.load() <= now);
+  };
+  switch (placement.load(std::memory_order_relaxed)) {
+    case CLIO_PLACE_FILL_FIRST:
+      for (size_t m = 0; m < n; ++m)
+        if (usable(m)) return m;
+      break;
+    case CLIO_PLACE_LEAST_USED: {
+      size_t best = n;
+      for (size_t m = 0; m < n; ++m) {
+        if (!usable(m)) continue;
+        if (best == n || mns[m]->free_pages.load() * mns[m]->page_bytes >
+                             mns[best]->free_pages.load() * mns[best]->page_bytes)
+          best = m;
+      }
+      if (best != n) return best;
+      break;
+    }
+    default: {
+      const uint64_t start = next_spread.fetch_add(1, std::memory_order_relaxed);
+      for (size_t k = 0; k < n; ++k)
+        if (usable((start + k) % n)) return (start + k) % n;
+      break;
+    }
+  }
+  (void)size;
+  return n;
+}
+
+// --- Client -------------------------------------------------------------------------------
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Client::~Client() {
-  if (impl_ && impl_->open) close();
+  if (impl_ && impl_->open.load()) close();
 }
 
-uint32_t Client::pid() const { return impl_->pid; }
-uint64_t Client::page_bytes() const { return impl_->page_bytes; }
-const ClientCounters& Client::counters() const { return impl_->counters; }
+namespace {
+
+/// Splits "a;b;c" and strips CLib's own keys from each locator into *o.
+int parse_locators(const std::string& text, ClientOptions* o, std::vector<std::string>* out) {
+  size_t at = 0;
+  bool first = true;
+  while (at <= text.size()) {
+    const size_t semi = std::min(text.find(';', at), text.size());
+    const std::string one = text.substr(at, semi - at);
+    at = semi + 1;
+    if (one.empty()) {
+      if (semi == text.size()) break;
+      continue;
+    }
+    try {
+      net::Locator l = net::Locator::parse(one);
+      if (first) {
+        o->deadline_ms = l.get_uint("deadline_ms", o->deadline_ms, 1, 86'400'000);
+        o->rto_us = l.get_uint("rto_us", o->rto_us, 1, 60'000'000);
+        o->window = static_cast<uint32_t>(l.get_uint("window", o->window, 1, 4096));
+        const std::string cc = l.get("cc", o->congestion_control ? "on" : "off");
+        if (cc != "on" && cc != "off") throw ConfigError("cc=" + cc + ": expected on or off");
+        o->congestion_control = cc == "on";
+        o->target_delay_us = l.get_uint("target_us", o->target_delay_us, 0, 10'000'000);
+        first = false;
+      }
+      for (const char* k : {"deadline_ms", "rto_us", "window", "cc", "target_us"}) l.params.erase(k);
+      out->push_back(l.str());
+    } catch (const ConfigError& e) {
+      CLIO_LOG(ERROR, "cn", "locator '%s': %s", one.c_str(), e.what());
+      return -EINVAL;
+    }
+  }
+  if (out->empty() || out->size() > kMaxMns) {
+    CLIO_LOG(ERROR, "cn", "'%s': expected 1 to 64 memory-node locators separated by ';'", text.c_str());
+    return -EINVAL;
+  }
+  return 0;
+}
+
+/// Runs the calling thread's context, turning set-up failures into an errno.
+template <typename F>
+int on_ctx(Client::Impl& impl, F&& f) {
+  if (!impl.open.load(std::memory_order_relaxed)) return -EACCES;
+  ThreadCtx* t;
+  try {
+    t = &impl.ctx();
+  } catch (const net::TransportError& e) {
+    CLIO_LOG(ERROR, "cn", "%s", e.what());
+    return -ENETUNREACH;
+  } catch (const Error& e) {
+    CLIO_LOG(ERROR, "cn", "%s", e.what());
+    return -EAGAIN;
+  }
+  return f(*t);
+}
+
+/// One MN's stats: page size, free and total pages (kStats answer). 0 or -errno.
+int query_stats(ThreadCtx& t, size_t mn, Header* reply) {
+  const int op = t.control(mn, wire::Opcode::kStats, 0, 0, 0);
+  if (op < 0) return op;
+  return t.wait(static_cast<uint32_t>(op), reply);
+}
+
+}  // namespace
 
 int Client::open(const std::string& locator, std::unique_ptr<Client>* out) {
   return open(locator, ClientOptions{}, out);
@@ -79,103 +225,362 @@ int Client::open(const std::string& locator, std::unique_ptr<Client>* out) {
 int Client::open(const std::string& locator, const ClientOptions& options, std::unique_ptr<Client>* out) {
   if (out == nullptr) return -EINVAL;
   ClientOptions o = options;
-  std::unique_ptr<net::Transport> t;
-  net::Endpoint server;
+  std::vector<std::string> locs;
+  if (int rc = parse_locators(locator, &o, &locs); rc != 0) return rc;
+  std::vector<std::unique_ptr<MnInfo>> mns;
+  for (const auto& l : locs) {
+    mns.push_back(std::make_unique<MnInfo>());
+    mns.back()->locator = l;
+  }
+  auto impl = std::make_unique<Impl>(o, std::move(mns), /*owner=*/true);
+  ThreadCtx* t;
   try {
-    // CLib's own keys ride in the locator; the transport never sees them.
-    net::Locator l = net::Locator::parse(locator);
-    o.deadline_ms = l.get_uint("deadline_ms", o.deadline_ms, 1, 86'400'000);
-    o.rto_us = l.get_uint("rto_us", o.rto_us, 1, 60'000'000);
-    o.window = static_cast<uint32_t>(l.get_uint("window", o.window, 1, 4096));
-    for (const char* k : {"deadline_ms", "rto_us", "window"}) l.params.erase(k);
-    t = net::connect(l.str(), &server);
-  } catch (const ConfigError& e) {
-    CLIO_LOG(ERROR, "cn", "clio_open(\"%s\"): %s", locator.c_str(), e.what());
-    return -EINVAL;
+    t = &impl->ctx();
   } catch (const net::TransportError& e) {
     CLIO_LOG(ERROR, "cn", "clio_open(\"%s\"): %s", locator.c_str(), e.what());
     return std::strstr(e.what(), "no server") != nullptr ? -ECONNREFUSED : -ENETUNREACH;
-  }
-  if (t->mtu() < wire::kHeaderBytes + 64) {
-    CLIO_LOG(ERROR, "cn", "clio_open: transport MTU %u is too small", t->mtu());
+  } catch (const ConfigError& e) {
+    CLIO_LOG(ERROR, "cn", "clio_open(\"%s\"): %s", locator.c_str(), e.what());
     return -EINVAL;
   }
-  auto impl = std::make_unique<Impl>(std::move(t), server, o);
-  Impl::Request& r = impl->add(wire::Opcode::kRasCreate);
-  (void)r;
-  if (int rc = impl->execute(); rc != 0) return rc;
-  const wire::Header& rep = impl->reqs[0].reply;
-  impl->pid = rep.pid;
-  impl->key = rep.arg0;
-  impl->page_bytes = rep.va;
-  if (impl->pid == 0 || impl->key == 0 || impl->page_bytes == 0 ||
-      (impl->page_bytes & (impl->page_bytes - 1)) != 0)
-    return -EPROTO;
-  impl->open = true;
+  // Create an address space on every MN (all at once), then learn their free-page figures.
+  std::vector<int> ops;
+  for (size_t m = 0; m < impl->mns.size(); ++m) ops.push_back(t->control(m, wire::Opcode::kRasCreate, 0, 0, 0));
+  int rc = 0;
+  for (size_t m = 0; m < impl->mns.size(); ++m) {
+    Header rep;
+    const int r = ops[m] < 0 ? ops[m] : t->wait(static_cast<uint32_t>(ops[m]), &rep);
+    if (r != 0) {
+      if (rc == 0) rc = r;
+      continue;
+    }
+    MnInfo& mi = *impl->mns[m];
+    mi.pid = rep.pid;
+    mi.key = rep.arg0;
+    mi.key_ro = rep.arg1;
+    mi.page_bytes = rep.va;
+    if (mi.pid == 0 || mi.key == 0 || mi.page_bytes == 0 || (mi.page_bytes & (mi.page_bytes - 1)) != 0)
+      rc = -EPROTO;
+  }
+  if (rc != 0) {
+    impl->destroy_all();  // those that were created
+    impl->open = false;
+    return rc;
+  }
   out->reset(new Client(std::move(impl)));
-  CLIO_LOG(DEBUG, "cn", "opened address space %u on %s", (*out)->pid(), locator.c_str());
+  CLIO_LOG(DEBUG, "cn", "opened %zu address space(s) on %s", (*out)->mn_count(), locator.c_str());
   return 0;
 }
 
-int Client::close() {
-  if (!impl_->open) return -EACCES;
-  impl_->open = false;
-  impl_->add(wire::Opcode::kRasDestroy);
-  return impl_->execute();
-}
-
-int Client::ralloc(size_t size, uint64_t* addr) {
-  if (addr == nullptr || size == 0) return -EINVAL;
-  Impl::Request& r = impl_->add(wire::Opcode::kRalloc);
-  r.hdr.arg0 = size;
-  const int rc = impl_->execute();
-  if (rc == 0) *addr = impl_->reqs[0].reply.va;
+int Client::Impl::destroy_all() {
+  if (!owner) return 0;
+  ThreadCtx& t = ctx();
+  t.release();
+  std::vector<int> ops;
+  for (size_t m = 0; m < mns.size(); ++m)
+    ops.push_back(mns[m]->pid == 0 ? -1 : t.control(m, wire::Opcode::kRasDestroy, 0, 0, 0));
+  int rc = 0;
+  for (int op : ops) {
+    if (op < 0) continue;
+    const int r = t.wait(static_cast<uint32_t>(op));
+    if (r != 0 && rc == 0) rc = r;
+  }
   return rc;
 }
 
+int Client::close() {
+  if (!impl_->open.exchange(false)) return -EACCES;
+  try {
+    return impl_->destroy_all();
+  } catch (const Error& e) {
+    CLIO_LOG(ERROR, "cn", "close: %s", e.what());
+    return -ENETUNREACH;
+  }
+}
+
+// --- Sharing ------------------------------------------------------------------------------
+// Token: "clio1;<w>;<pid>;<key hex>;<page bytes>;<locator>;..." with one (pid, key, page,
+// locator) group per MN. Locators never contain ';'.
+
+int Client::export_token(bool writable, std::string* token) {
+  if (token == nullptr) return -EINVAL;
+  if (!impl_->open.load()) return -EACCES;
+  if (!impl_->owner) return -EACCES;
+  std::string t = std::string("clio1;") + (writable ? "1" : "0");
+  char num[64];
+  for (const auto& m : impl_->mns) {
+    std::snprintf(num, sizeof num, ";%u;%016" PRIx64 ";%" PRIu64 ";", m->pid,
+                  writable ? m->key : m->key_ro, m->page_bytes);
+    t += num + m->locator;
+  }
+  *token = std::move(t);
+  return 0;
+}
+
+int Client::attach(const std::string& token, std::unique_ptr<Client>* out) {
+  if (out == nullptr) return -EINVAL;
+  std::vector<std::string> f;
+  for (size_t at = 0; at <= token.size();) {
+    const size_t semi = std::min(token.find(';', at), token.size());
+    f.push_back(token.substr(at, semi - at));
+    at = semi + 1;
+  }
+  if (f.size() < 6 || f[0] != "clio1" || (f[1] != "0" && f[1] != "1") || (f.size() - 2) % 4 != 0) {
+    CLIO_LOG(ERROR, "cn", "clio_attach: not a clio token");
+    return -EINVAL;
+  }
+  std::vector<std::unique_ptr<MnInfo>> mns;
+  for (size_t i = 2; i + 3 < f.size(); i += 4) {
+    auto m = std::make_unique<MnInfo>();
+    char* end = nullptr;
+    const unsigned long pid = std::strtoul(f[i].c_str(), &end, 10);
+    if (f[i].empty() || *end != '\0' || pid == 0 || pid > 0xFFFFFFFFul) return -EINVAL;
+    const unsigned long long key = std::strtoull(f[i + 1].c_str(), &end, 16);
+    if (f[i + 1].size() != 16 || *end != '\0' || key == 0) return -EINVAL;
+    const unsigned long long page = std::strtoull(f[i + 2].c_str(), &end, 10);
+    if (*end != '\0' || page == 0 || (page & (page - 1)) != 0) return -EINVAL;
+    m->pid = static_cast<uint32_t>(pid);
+    m->key = key;
+    m->page_bytes = page;
+    m->writable = f[1] == "1";
+    m->locator = f[i + 3];
+    mns.push_back(std::move(m));
+  }
+  if (mns.empty() || mns.size() > kMaxMns) return -EINVAL;
+  auto impl = std::make_unique<Impl>(ClientOptions{}, std::move(mns), /*owner=*/false);
+  try {
+    (void)impl->ctx();
+  } catch (const Error& e) {
+    CLIO_LOG(ERROR, "cn", "clio_attach: %s", e.what());
+    return -ENETUNREACH;
+  }
+  out->reset(new Client(std::move(impl)));
+  return 0;
+}
+
+// --- Placement ----------------------------------------------------------------------------
+
+int Client::set_placement(int policy) {
+  if (policy != CLIO_PLACE_SPREAD && policy != CLIO_PLACE_FILL_FIRST && policy != CLIO_PLACE_LEAST_USED)
+    return -EINVAL;
+  impl_->placement.store(policy);
+  return 0;
+}
+
+int Client::placement() const { return impl_->placement.load(); }
+size_t Client::mn_count() const { return impl_->mns.size(); }
+uint32_t Client::pid() const { return impl_->mns[0]->pid; }
+uint64_t Client::page_bytes() const { return impl_->mns[0]->page_bytes; }
+
+const ClientCounters& Client::counters() const {
+  static const ClientCounters kNone{};
+  try {
+    return impl_->ctx().counters();
+  } catch (const Error&) {
+    return kNone;
+  }
+}
+
+void Client::disable_ordering_for_benchmarks() { impl_->ordering = false; }
+
+// --- Synchronous calls --------------------------------------------------------------------
+
+int Client::ralloc(size_t size, uint64_t* addr) {
+  if (addr == nullptr || size == 0) return -EINVAL;
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    Impl& c = *impl_;
+    const size_t n = c.mns.size();
+    std::vector<bool> skip(n, false);
+    if (c.placement.load() == CLIO_PLACE_LEAST_USED) {
+      // Fresh figures from the MNs themselves, at most every 100 ms.
+      const uint64_t now = fast_now_ns();
+      for (size_t m = 0; m < n; ++m) {
+        if (now - c.mns[m]->stats_at_ns.load() < 100'000'000) continue;
+        Header rep;
+        if (query_stats(t, m, &rep) == 0) {
+          c.mns[m]->free_pages.store(rep.arg0);
+          c.mns[m]->stats_at_ns.store(now);
+        } else {
+          c.mns[m]->free_pages.store(0);
+        }
+      }
+    }
+    int rc = -ENOMEM;
+    // Try MNs in policy order; one that is full or unreachable does not stop the others.
+    for (size_t tries = 0; tries < n; ++tries) {
+      const size_t m = c.place(size, skip);
+      if (m >= n) break;
+      Header rep;
+      const int op = t.control(m, wire::Opcode::kRalloc, 0, 0, size);
+      rc = op < 0 ? op : t.wait(static_cast<uint32_t>(op), &rep);
+      if (rc == 0) {
+        *addr = client_address(m, rep.va);
+        return 0;
+      }
+      if (rc != -ENOMEM && rc != -ETIMEDOUT && rc != -EAGAIN) return rc;
+      if (rc == -ETIMEDOUT) c.mns[m]->suspect_until_ns.store(fast_now_ns() + 10'000'000'000ull);
+      skip[m] = true;
+    }
+    return rc;
+  });
+}
+
 int Client::rfree(uint64_t addr) {
-  impl_->add(wire::Opcode::kRfree).hdr.va = addr;
-  return impl_->execute();
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    const size_t m = addr >> kMnShift;
+    if (m >= impl_->mns.size()) return -EFAULT;
+    const int op = t.control(m, wire::Opcode::kRfree, 0, addr & kVaMask, 0);
+    return op < 0 ? op : t.wait(static_cast<uint32_t>(op));
+  });
 }
 
 int Client::rread(uint64_t addr, void* buf, size_t len) {
   if (len == 0) return 0;
   if (buf == nullptr) return -EINVAL;
-  if (int rc = impl_->split(wire::Opcode::kRead, addr, static_cast<std::byte*>(buf), nullptr, len); rc != 0)
-    return rc;
-  return impl_->execute();
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    const int op = t.read_write(false, addr, static_cast<std::byte*>(buf), nullptr, len);
+    return op < 0 ? op : t.wait(static_cast<uint32_t>(op));
+  });
 }
 
 int Client::rwrite(uint64_t addr, const void* buf, size_t len) {
   if (len == 0) return 0;
   if (buf == nullptr) return -EINVAL;
-  if (int rc = impl_->split(wire::Opcode::kWrite, addr, nullptr, static_cast<const std::byte*>(buf), len);
-      rc != 0)
-    return rc;
-  return impl_->execute();
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    const int op = t.read_write(true, addr, nullptr, static_cast<const std::byte*>(buf), len);
+    return op < 0 ? op : t.wait(static_cast<uint32_t>(op));
+  });
 }
 
 int Client::rcas(uint64_t addr, uint64_t expected, uint64_t desired, uint64_t* old) {
   if (old == nullptr || (addr & 7) != 0) return -EINVAL;
-  Impl::Request& r = impl_->add(wire::Opcode::kCas);
-  r.hdr.va = addr;
-  r.hdr.length = 8;
-  r.hdr.arg0 = expected;
-  r.hdr.arg1 = desired;
-  const int rc = impl_->execute();
-  if (rc == 0) *old = impl_->reqs[0].reply.arg0;
-  return rc;
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    const int op = t.atomic(wire::Opcode::kCas, addr, expected, desired);
+    if (op < 0) return op;
+    Header rep;
+    const int rc = t.wait(static_cast<uint32_t>(op), &rep);
+    if (rc == 0) *old = rep.arg0;
+    return rc;
+  });
 }
 
 int Client::rfaa(uint64_t addr, uint64_t add, uint64_t* old) {
   if (old == nullptr || (addr & 7) != 0) return -EINVAL;
-  Impl::Request& r = impl_->add(wire::Opcode::kFaa);
-  r.hdr.va = addr;
-  r.hdr.length = 8;
-  r.hdr.arg0 = add;
-  const int rc = impl_->execute();
-  if (rc == 0) *old = impl_->reqs[0].reply.arg0;
-  return rc;
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    const int op = t.atomic(wire::Opcode::kFaa, addr, add, 0);
+    if (op < 0) return op;
+    Header rep;
+    const int rc = t.wait(static_cast<uint32_t>(op), &rep);
+    if (rc == 0) *old = rep.arg0;
+    return rc;
+  });
+}
+
+// --- Asynchronous calls -------------------------------------------------------------------
+
+int Client::start_rw(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len, Handle* h) {
+  if (h == nullptr || (len != 0 && (write ? out == nullptr : in == nullptr))) return -EINVAL;
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    const int op = t.read_write(write, addr, in, out, len);
+    if (op < 0) return op;
+    *h = Handle::from_id(t.handle_of(static_cast<uint32_t>(op)));
+    return 0;
+  });
+}
+
+int Client::rread_async(uint64_t addr, void* buf, size_t len, Handle* h) {
+  return start_rw(false, addr, static_cast<std::byte*>(buf), nullptr, len, h);
+}
+
+int Client::rwrite_async(uint64_t addr, const void* buf, size_t len, Handle* h) {
+  return start_rw(true, addr, nullptr, static_cast<const std::byte*>(buf), len, h);
+}
+
+int Client::rpoll(std::span<Handle> hs, std::span<int> results) {
+  if (results.size() < hs.size()) return -EINVAL;
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    // Check every handle first, so a bad one changes nothing. Empty handles (finished by an
+    // earlier rpoll) are skipped, so the same span can be polled until everything is done.
+    for (const Handle& h : hs) {
+      uint32_t op;
+      if (h.valid() && !t.op_of(h.id(), &op)) return -EINVAL;
+    }
+    int done = 0;
+    for (size_t i = 0; i < hs.size(); ++i) {
+      uint32_t op;
+      if (!hs[i].valid() || !t.op_of(hs[i].id(), &op)) continue;
+      int r;
+      if (t.poll(op, &r)) {
+        results[i] = r;
+        hs[i] = Handle();
+        ++done;
+      } else {
+        results[i] = CLIO_PENDING;
+      }
+    }
+    return done;
+  });
+}
+
+int Client::rwait(Handle h) {
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    uint32_t op;
+    if (!t.op_of(h.id(), &op)) return -EINVAL;
+    return t.wait(op);
+  });
+}
+
+int Client::rrelease() {
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    t.release();
+    return 0;
+  });
+}
+
+int Client::rfence() {
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    t.fence();
+    return 0;
+  });
+}
+
+// --- Locks --------------------------------------------------------------------------------
+
+int Client::rlock(uint64_t lock_addr) {
+  if ((lock_addr & 7) != 0) return -EINVAL;
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    const uint64_t me = t.lock_token();
+    const uint64_t deadline = fast_now_ns() + impl_->options.lock_timeout_ms * 1'000'000;
+    uint64_t backoff_ns = 1'000;
+    Rng rng(me);
+    for (;;) {
+      const int op = t.atomic(wire::Opcode::kCas, lock_addr, 0, me);
+      if (op < 0) return op;
+      Header rep;
+      const int rc = t.wait(static_cast<uint32_t>(op), &rep);
+      if (rc != 0) return rc;
+      if (rep.arg0 == 0) return 0;          // ours; later requests follow the CAS (sync)
+      if (rep.arg0 == me) return -EDEADLK;  // this thread holds it already
+      if (fast_now_ns() >= deadline) return -ETIMEDOUT;
+      // Back off with jitter, so that contenders spread out (1 us doubling to 1 ms).
+      const uint64_t until = fast_now_ns() + backoff_ns / 2 + rng.below(backoff_ns / 2 + 1);
+      while (fast_now_ns() < until) std::this_thread::yield();
+      backoff_ns = std::min<uint64_t>(backoff_ns * 2, 1'000'000);
+    }
+  });
+}
+
+int Client::runlock(uint64_t lock_addr) {
+  if ((lock_addr & 7) != 0) return -EINVAL;
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    t.release();  // the critical section's writes are done before the lock is seen free
+    const int op = t.atomic(wire::Opcode::kCas, lock_addr, t.lock_token(), 0);
+    if (op < 0) return op;
+    Header rep;
+    const int rc = t.wait(static_cast<uint32_t>(op), &rep);
+    if (rc != 0) return rc;
+    return rep.arg0 == t.lock_token() ? 0 : -EPERM;
+  });
 }
 
 }  // namespace clio

@@ -1,62 +1,167 @@
-// Internal to CLib: the client's state and its request engine.
+// Internal to CLib: the client's shared state, and the per-thread request engine.
+//
+// A Client is shared by threads; each thread that uses it gets its own ThreadCtx (on first use,
+// under a mutex that nothing else takes): its own transport endpoint per memory node, its own
+// packets, handles, ordering state and congestion windows. So the common case (each thread its
+// own requests) shares nothing between threads but the process-wide incast counter (an atomic).
+// Ordering rules (release ordering, fences) hold among one thread's requests, as in the paper.
+//
+// Client addresses carry the memory node: bits [48,54) name it, bits [0,48) are the VA there.
 #pragma once
 
+#include <atomic>
+#include <deque>
 #include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "clio/client.h"
+#include "cn/congestion.h"
+#include "cn/ordering.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "common/wire.h"
 #include "verbs_shim/transport.h"
 
 namespace clio {
 
-struct Client::Impl {
-  /// One packet of a call, from first attempt to answer.
-  struct Request {
-    enum State : uint8_t { kQueued, kInFlight, kWaitRetry, kDone };
-    wire::Header hdr{};                   ///< the current attempt (req_id changes per attempt)
-    std::span<const std::byte> payload;   ///< write data: the caller's buffer
-    std::byte* read_into = nullptr;       ///< read destination: the caller's buffer
-    uint64_t family = 0;                  ///< first attempt's id
-    uint64_t first_ns = 0;                ///< when the first attempt went out
-    uint64_t sent_ns = 0;
-    uint64_t rto_ns = 0;
-    uint64_t retry_at_ns = 0;             ///< kWaitRetry: when to send again
-    uint32_t attempts = 0;
-    State state = kQueued;
-    Status status = Status::kOk;
-    wire::Header reply{};
-  };
+inline constexpr int kMnShift = 48;
+inline constexpr uint64_t kVaMask = (uint64_t{1} << kMnShift) - 1;
+inline constexpr size_t kMaxMns = 64;
+inline constexpr uint64_t client_address(size_t mn, uint64_t va) {
+  return (static_cast<uint64_t>(mn) << kMnShift) | va;
+}
 
-  Impl(std::unique_ptr<net::Transport> t, const net::Endpoint& server, const ClientOptions& o);
-
-  /// Sends `reqs`, retransmits as needed and collects the answers. 0 or a negative errno: the
-  /// first failed request's, in order.
-  int execute();
-  /// Appends a request for `op` to the current call.
-  Request& add(wire::Opcode op);
-  /// Appends the requests of a read or write of [addr, addr+len), one per packet (no packet
-  /// crosses a page or exceeds the MTU). Returns 0 or -EINVAL.
-  int split(wire::Opcode op, uint64_t addr, std::byte* in, const std::byte* out, size_t len);
-
-  std::unique_ptr<net::Transport> transport;
-  net::Endpoint server;
-  ClientOptions options;
+/// One memory node of a client: fixed at open (or attach).
+struct MnInfo {
+  std::string locator;     ///< for the transport (CLib's own keys removed)
   uint32_t pid = 0;
-  uint64_t key = 0;
+  uint64_t key = 0;        ///< read-write, or read-only for a read-only attach
+  uint64_t key_ro = 0;     ///< owners know both (for export)
   uint64_t page_bytes = 0;
-  uint32_t max_chunk = 0;  ///< largest read or write one packet carries
-  uint64_t next_id;        ///< random high bits, so ids of different clients never meet
-  bool open = false;
-  bool executed = false;      ///< reqs holds a finished call; the next add() starts afresh
-  std::vector<Request> reqs;  ///< the current call; reused, so steady-state calls don't allocate
-  ClientCounters counters;
+  bool writable = true;
+  // Cached free-page figures for the least-used policy (refreshed at most every 100 ms).
+  std::atomic<uint64_t> free_pages{0};
+  std::atomic<uint64_t> stats_at_ns{0};
+  /// Placement avoids this MN until then (fast clock): it just failed to answer a ralloc.
+  std::atomic<uint64_t> suspect_until_ns{0};
+};
+
+class ThreadCtx;
+
+struct Client::Impl {
+  Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> m, bool owner);
+  ~Impl();
+
+  /// The calling thread's context, created on first use. Throws only on transport set-up
+  /// failure (the C++ API turns that into -ENETUNREACH).
+  ThreadCtx& ctx();
+  /// The owner's remote address spaces, destroyed (best effort) on every MN.
+  int destroy_all();
+  /// Which MN the next ralloc of `size` bytes goes to, per policy; `skip` MNs already failed.
+  size_t place(uint64_t size, const std::vector<bool>& skip);
+
+  const ClientOptions options;
+  CongestionConfig cc;
+  bool ordering = true;           ///< false only for measuring the checks' cost
+  std::vector<std::unique_ptr<MnInfo>> mns;
+  const bool owner;
+  std::atomic<bool> open{true};
+  std::atomic<int> placement{CLIO_PLACE_SPREAD};
+  std::atomic<uint64_t> next_spread{0};
+  const uint64_t serial;       ///< unique per client in this process (thread-local caches)
+  const uint32_t nonce_base;   ///< random; thread i uses nonce_base + i in its request ids
+
+  std::mutex ctx_mu;  ///< creation of contexts only
+  std::vector<std::unique_ptr<ThreadCtx>> ctxs;
+  std::vector<std::thread::id> ctx_owners;
+  std::atomic<uint32_t> ctx_count{0};
+  std::unique_ptr<std::atomic<ThreadCtx*>[]> ctx_by_id;  ///< for handles (kMaxThreads)
+};
+
+/// Process-wide incast control: reply bytes this process has asked for and not yet received.
+struct Incast {
+  static std::atomic<int64_t>& outstanding();
+  static int64_t cap();  ///< CLIO_INCAST_BYTES or 4 MiB
+};
+
+class ThreadCtx {
+ public:
+  static constexpr size_t kMaxPackets = 8192;  ///< queued or in flight, per thread
+  static constexpr size_t kMaxOps = 4096;      ///< live handles, per thread
+  static constexpr size_t kMaxThreads = 1024;
+
+  ThreadCtx(Client::Impl& c, uint16_t id);
+  ~ThreadCtx();
+
+  // --- Issuing. Each returns an op index (>= 0) or a negative errno. ------------------------
+  int read_write(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len);
+  int atomic(wire::Opcode op, uint64_t addr, uint64_t arg0, uint64_t arg1);
+  /// A control operation on one MN: ordered after everything before it, and before everything
+  /// after it (metadata and data are ordered).
+  int control(size_t mn, wire::Opcode op, uint8_t flags, uint64_t va, uint64_t arg0);
+
+  // --- Completion ------------------------------------------------------------------------
+  /// Blocks until `op` is done; returns its result and frees it. *reply (if not null) receives
+  /// the first packet's answer (atomics' old value, ralloc's address, ...).
+  int wait(uint32_t op, wire::Header* reply = nullptr);
+  /// Non-blocking. True when done (*result set, op freed).
+  bool poll(uint32_t op, int* result);
+  uint64_t handle_of(uint32_t op) const;
+  /// The op a handle names, if it belongs to this thread and is live.
+  bool op_of(uint64_t handle, uint32_t* op) const;
+
+  void fence();
+  /// Blocks until every request issued before it is complete.
+  void release();
+
+  const ClientCounters& counters() const { return counters_; }
+  /// This thread's lock-word value: random, non-zero, its own.
+  uint64_t lock_token() const { return lock_token_; }
 
  private:
-  void send(Request& r, uint64_t now, bool retransmission);
-  /// Handles one received packet; returns true when it completed a request.
-  bool receive(std::span<const std::byte> pkt, uint64_t base, uint64_t now);
+  struct Packet;
+  struct Op;
+  struct Path;
+
+  int new_op();
+  int add_packet(uint32_t op, size_t mn, wire::Opcode code, uint64_t lo, uint64_t hi, uint64_t now);
+  void drop_op(uint32_t op);
+  /// One round: send what may go, receive, handle timeouts. Returns true if anything happened.
+  bool progress(uint64_t now);
+  void pump(uint64_t now);
+  bool blocked(const Packet& p) const;
+  void send(Packet& p, uint64_t now, bool retransmission);
+  bool receive(size_t mn, std::span<const std::byte> pkt, uint64_t now);
+  void finish(Packet& p, int err);
+  void timers(uint64_t now);
+  void idle(uint64_t now);
+  void flush();
+
+  Client::Impl& c_;
+  const uint16_t id_;
+  const uint64_t nonce_;  ///< 24 bits, in every request id of this thread
+  const uint64_t lock_token_;
+  std::vector<Path> paths_;
+  std::vector<Packet> packets_;
+  std::vector<uint32_t> free_packets_;
+  std::vector<Op> ops_;
+  std::vector<uint32_t> free_ops_;
+  // Program order: every tracked (queued or in-flight) packet, oldest first, as a linked list.
+  uint32_t head_ = UINT32_MAX, tail_ = UINT32_MAX;
+  std::deque<uint32_t> queued_;          ///< not yet sent, in program order
+  std::vector<uint32_t> in_flight_;      ///< sent, not answered (any order)
+  std::deque<uint64_t> fences_;          ///< seq of each fence still holding requests back
+  ConflictIndex index_;
+  uint64_t next_seq_ = 1;
+  uint32_t full_fences_ = 0;             ///< control packets tracked
+  uint32_t rounds_ = 0;
+  uint64_t pass_ = 1;                    ///< pump passes, to mark full windows cheaply
+  bool pump_needed_ = false;             ///< something changed since the last pump
+  IdlePoll poll_;
+  ClientCounters counters_;
 };
 
 /// Maps an MN status to the negative errno the API returns (kOk -> 0).

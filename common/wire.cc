@@ -17,6 +17,7 @@ const char* opcode_name(Opcode op) {
     case Opcode::kProtect: return "protect";
     case Opcode::kRasCreate: return "ras_create";
     case Opcode::kRasDestroy: return "ras_destroy";
+    case Opcode::kStats: return "stats";
   }
   return "unknown";
 }
@@ -39,6 +40,7 @@ bool known_opcode(uint8_t op) {
     case Opcode::kProtect:
     case Opcode::kRasCreate:
     case Opcode::kRasDestroy:
+    case Opcode::kStats:
       return true;
   }
   return false;

@@ -20,6 +20,8 @@
 //   kRasCreate   pid = 0, key = 0. Reply pid, arg0 = read-write key, arg1 = read-only key,
 //                va = the MN's page size in bytes.
 //   kRasDestroy  pid, key = the read-write key.
+//   kStats       no fields. Reply va = page size, arg0 = free pages (free and queued for
+//                faults), arg1 = all pages: the figures CLib's least-used placement uses.
 #pragma once
 
 #include <bit>
@@ -49,6 +51,7 @@ enum class Opcode : uint8_t {
   kProtect = 18,
   kRasCreate = 19,
   kRasDestroy = 20,
+  kStats = 21,
 };
 
 /// Name such as "read", "ralloc"; "unknown" for values outside the enum. Never null.

@@ -124,6 +124,17 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
     }
     bump(c.requests[h.opcode & 31]);
     const auto op = static_cast<Opcode>(h.opcode);
+    if (op == Opcode::kStats) {  // read-only figures: answered here, without the slow path
+      const MnStats st = mn_.stats();
+      Header& r = w.reply_headers[ntx];
+      r = reply_to(h, Status::kOk);
+      r.va = st.page_bytes;
+      r.arg0 = st.pages_free + st.pages_queued;
+      r.arg1 = st.pages_total;
+      wire::seal(r, {});
+      w.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
+      continue;
+    }
     if (!wire::is_data_opcode(op)) {
       serve_control(w, p, h, &ntx);
       continue;

@@ -37,6 +37,58 @@ int run_c_api_checks(const char *locator, char *why, size_t why_len) {
   EXPECT(strcmp(clio_strerror(0), "success") == 0);
   EXPECT(clio_open(NULL, &c) == -EINVAL);
   EXPECT(clio_rread(NULL, 0, buf, 1) == -EINVAL);
+
+  /* Asynchronous calls, fences, locks. */
+  {
+    clio_handle hs[3];
+    int done[3] = {0, 0, 0};
+    int finished = 0, n;
+    uint64_t area;
+    char a1[100], a2[100];
+    memset(a1, 'x', sizeof a1);
+    EXPECT(clio_ralloc(c, 3 * 4096, &area) == 0);
+    EXPECT(clio_rwrite_async(c, area, a1, sizeof a1, &hs[0]) == 0);
+    EXPECT(clio_rfence(c) == 0);
+    EXPECT(clio_rread_async(c, area, a2, sizeof a2, &hs[1]) == 0); /* ordered after the write */
+    EXPECT(clio_rread_async(c, area + (1u << 30), a2, 8, &hs[2]) == 0);
+    while (finished < 3) {
+      n = clio_rpoll(c, hs, 3, done);
+      EXPECT(n >= 0);
+      finished += n;
+      for (i = 0; i < 3; ++i)
+        if (done[i] != CLIO_PENDING) hs[i].id = 0; /* finished: skip from now on */
+    }
+    EXPECT(done[0] == 0 && done[1] == 0 && done[2] == -EFAULT);
+    EXPECT(memcmp(a1, a2, sizeof a1) == 0);
+    EXPECT(clio_rwrite_async(c, area + 4096, a1, 8, &hs[0]) == 0);
+    EXPECT(clio_rwait(c, hs[0]) == 0);
+    EXPECT(clio_rwait(c, hs[0]) == -EINVAL);
+    EXPECT(clio_rrelease(c) == 0);
+    EXPECT(clio_rlock(c, area + 8192) == 0);
+    EXPECT(clio_runlock(c, area + 8192) == 0);
+    EXPECT(clio_runlock(c, area + 8192) == -EPERM);
+  }
+
+  /* Sharing and placement. */
+  {
+    char token[CLIO_TOKEN_MAX];
+    char tiny[8];
+    clio_client *other = NULL;
+    uint64_t area, v = 77, w = 0;
+    EXPECT(clio_ralloc(c, 4096, &area) == 0);
+    EXPECT(clio_rwrite(c, area, &v, 8) == 0);
+    EXPECT(clio_export(c, 0, tiny, sizeof tiny) == -ENOSPC);
+    EXPECT(clio_export(c, 0, token, sizeof token) == 0);
+    EXPECT(clio_attach(token, &other) == 0);
+    EXPECT(clio_rread(other, area, &w, 8) == 0 && w == 77);
+    EXPECT(clio_rwrite(other, area, &v, 8) == -EACCES);
+    EXPECT(clio_close(other) == 0);
+    EXPECT(clio_mn_count(c) == 1);
+    EXPECT(clio_mn_of(area) == 0);
+    EXPECT(clio_placement(c) == CLIO_PLACE_SPREAD);
+    EXPECT(clio_set_placement(c, CLIO_PLACE_LEAST_USED) == 0);
+    EXPECT(clio_set_placement(c, 9) == -EINVAL);
+  }
   EXPECT(clio_close(c) == 0);
   return 0;
 }

@@ -79,7 +79,8 @@ TEST(EndToEndInProcTest, ErrorsReachTheCaller) {
   EXPECT_EQ(c->rfaa(a + 1, 1, &old), -EINVAL);
   EXPECT_EQ(c->rread(a, nullptr, 8), -EINVAL);
   EXPECT_EQ(c->rread(a, b, 0), 0) << "nothing to do";
-  EXPECT_EQ(c->rread(UINT64_MAX - 4, b, 8), -EINVAL) << "wraps around";
+  EXPECT_EQ(c->rread((uint64_t{1} << 48) - 4, b, 8), -EINVAL) << "runs past the address space";
+  EXPECT_EQ(c->rread(UINT64_MAX - 4, b, 8), -EFAULT) << "names a memory node there is not";
   EXPECT_EQ(c->ralloc(0, &a), -EINVAL);
   EXPECT_EQ(c->ralloc(uint64_t{1} << 50, &a), -ENOMEM);
   EXPECT_EQ(c->rfree(a + 4096), -EINVAL) << "not the start of the allocation";

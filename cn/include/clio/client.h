@@ -1,30 +1,35 @@
-// CLib, the Clio client library: the C++ API. The same operations and error codes as the C API
-// in clio/clio.h (0 or a negative errno), on a class.
+// CLib, the Clio client library: the C++ API. The same operations, semantics and error codes as
+// the C API in clio/clio.h (0 or a negative errno), on a class; read it for the details of
+// ordering, threads, locks, sharing and placement across several memory nodes.
 //
 // Reliability: every request carries an id; a request not answered within its retransmission
-// timeout is sent again (the timeout doubles each time, up to 100 ms) with a new id that names
-// the first attempt's id as the one it replaces, until the call's deadline. The MN answers a
-// retransmission of something it already executed from its memory of recent requests, so a
-// retried write or atomic takes effect exactly once. Duplicate and late replies are discarded.
-//
-// Threading: a Client is used by one thread at a time.
+// timeout (from the measured round trip, doubling per retry) is sent again with a new id that
+// names the first attempt's, until the request's deadline. The MN answers a retransmission of
+// something it already executed from its memory of recent requests, so a retried write or
+// atomic takes effect exactly once. Duplicate and late replies are discarded.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+
+#include "clio/clio.h"
 
 namespace clio {
 
 struct ClientOptions {
-  uint64_t deadline_ms = 5000;   ///< a call fails with -ETIMEDOUT after this long
-  uint64_t rto_us = 1000;        ///< first retransmission timeout
+  uint64_t deadline_ms = 5000;   ///< a request fails with -ETIMEDOUT after this long
+  uint64_t rto_us = 1000;        ///< lowest retransmission timeout
   uint64_t max_rto_us = 100'000; ///< retransmission timeouts double up to this
-  uint32_t window = 64;          ///< packets of one call in flight at once
+  uint32_t window = 128;         ///< most requests in flight per thread and MN
+  bool congestion_control = true;  ///< delay-based window; false: always `window`
+  uint64_t target_delay_us = 0;    ///< window shrinks above max(this, 3 x lowest RTT); 0: default
+  uint64_t lock_timeout_ms = 60'000;  ///< rlock gives up with -ETIMEDOUT after this
 };
 
-/// What a client has seen since it opened.
+/// What a thread has seen of its client.
 struct ClientCounters {
   uint64_t requests = 0;         ///< packets sent as first attempts
   uint64_t retransmissions = 0;  ///< packets sent again (timeout, NACK or "busy")
@@ -32,22 +37,51 @@ struct ClientCounters {
   uint64_t nacks = 0;            ///< answers saying our packet arrived corrupted
   uint64_t busy = 0;             ///< answers saying "retry later"
   uint64_t stray = 0;            ///< duplicate, late or malformed packets discarded
+  uint64_t held_back = 0;        ///< requests that waited for an overlapping one (ordering)
+  uint64_t window_waits = 0;     ///< times a request waited for the congestion window or the
+                                 ///< incast cap
+};
+
+/// An asynchronous request. Move-only: waiting consumes it, so it cannot be waited on twice.
+class Handle {
+ public:
+  Handle() = default;
+  Handle(Handle&& o) noexcept : id_(o.id_) { o.id_ = 0; }
+  Handle& operator=(Handle&& o) noexcept {
+    id_ = o.id_;
+    o.id_ = 0;
+    return *this;
+  }
+  Handle(const Handle&) = delete;
+  Handle& operator=(const Handle&) = delete;
+
+  bool valid() const { return id_ != 0; }
+  uint64_t id() const { return id_; }
+  /// For the C API: a handle from its id.
+  static Handle from_id(uint64_t id) { return Handle(id); }
+
+ private:
+  explicit Handle(uint64_t id) : id_(id) {}
+  uint64_t id_ = 0;
 };
 
 class Client {
  public:
-  /// Connects to the MN `locator` names and creates an address space there (see clio.h for the
-  /// locator keys CLib reads). Returns 0 or a negative errno; on success *out holds the client.
+  /// Connects to the MN(s) `locator` names (';' between several) and creates an address space
+  /// on each. Returns 0 or a negative errno; on success *out holds the client.
   static int open(const std::string& locator, std::unique_ptr<Client>* out);
   static int open(const std::string& locator, const ClientOptions& options,
                   std::unique_ptr<Client>* out);
+  /// A client for the address spaces a clio_export token names.
+  static int attach(const std::string& token, std::unique_ptr<Client>* out);
 
-  /// Destroys the address space unless close() did already.
+  /// close()s unless done already.
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  /// Destroys the address space and everything in it. Later calls fail with -EACCES.
+  /// The owner destroys its address spaces (and everything in them); an attached client only
+  /// lets go. Later calls fail with -EACCES.
   int close();
 
   int ralloc(size_t size, uint64_t* addr);
@@ -57,14 +91,39 @@ class Client {
   int rcas(uint64_t addr, uint64_t expected, uint64_t desired, uint64_t* old);
   int rfaa(uint64_t addr, uint64_t add, uint64_t* old);
 
+  int rread_async(uint64_t addr, void* buf, size_t len, Handle* h);
+  int rwrite_async(uint64_t addr, const void* buf, size_t len, Handle* h);
+  /// How many of `hs` completed now (results[i]: result or CLIO_PENDING). Completed handles are
+  /// consumed (made empty); empty handles are skipped, their results left as they were.
+  int rpoll(std::span<Handle> hs, std::span<int> results);
+  /// Blocks until done; returns the result. Takes the handle: it cannot be waited on again.
+  int rwait(Handle h);
+  int rrelease();
+  int rfence();
+
+  int rlock(uint64_t lock_addr);
+  int runlock(uint64_t lock_addr);
+
+  int export_token(bool writable, std::string* token);
+  int set_placement(int policy);
+  int placement() const;
+  size_t mn_count() const;
+  static size_t mn_of(uint64_t addr) { return static_cast<size_t>(addr >> 48); }
+
+  /// The first MN's address space and page size.
   uint32_t pid() const;
   uint64_t page_bytes() const;
+  /// The calling thread's counters.
   const ClientCounters& counters() const;
+  /// Turns the release-ordering checks off (only to measure what they cost; never in use).
+  void disable_ordering_for_benchmarks();
 
   struct Impl;  ///< cn/client_impl.h
 
  private:
   explicit Client(std::unique_ptr<Impl> impl);
+  int start_rw(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len,
+               Handle* h);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -17,15 +17,31 @@
  *               (writes and atomics never take effect twice; this is the price)
  * clio_strerror() turns any of them into a sentence.
  *
- * Calls are synchronous and strictly ordered: each returns when the MN has executed it. Requests
- * are retransmitted on loss with the same effect as one execution (no doubled atomic, no lost
- * update). A clio_client is used by one thread at a time.
+ *   -EPERM      runlock of a lock this thread does not hold
+ *   -EDEADLK    rlock of a lock this thread already holds
+ *
+ * Ordering: synchronous calls are strictly ordered (each returns when the MN has executed it).
+ * Asynchronous reads and writes are release-ordered: a request that overlaps, on any byte, an
+ * earlier one of the same thread still in flight, where either writes, is held back until that
+ * one completes; everything else proceeds in parallel. clio_rfence() and clio_rrelease() order
+ * more. Requests are retransmitted on loss with the effect of one execution (no doubled atomic,
+ * no lost update). Ordering rules apply among the requests of one thread.
+ *
+ * Threads: any number of threads may use one clio_client at once; each gets its own endpoint and
+ * request state (so they do not contend), and a handle belongs to the thread that issued it.
+ * clio_close() must not race with other calls on the same client.
  *
  * Locators name the MN and the transport, e.g. "udp:host=10.0.0.2,port=7400" or
- * "inproc:name=mn0". CLib also reads these keys from the locator:
- *   deadline_ms=<n>  how long a call may take before -ETIMEDOUT   [5000]
- *   rto_us=<n>       first retransmission timeout (doubles per retry, to 100 ms) [1000]
- *   window=<n>       packets of one call in flight at once        [64]
+ * "inproc:name=mn0"; several MNs are separated by ';' ("udp:host=a,port=7400;udp:host=b,...").
+ * An address names its MN; ralloc places allocations by the placement policy. CLib also reads
+ * these keys from each locator (the first occurrence counts):
+ *   deadline_ms=<n>  how long a request may take before -ETIMEDOUT        [5000]
+ *   rto_us=<n>       lowest retransmission timeout; the timeout follows the measured round
+ *                    trip (srtt + 4 rttvar) and doubles per retry, to 100 ms    [1000]
+ *   window=<n>       most requests in flight per thread and MN              [128]
+ *   cc=on|off        delay-based congestion window (off: always `window`)   [on]
+ * The process-wide incast cap (reply bytes asked for and not yet received) is 4 MiB, or
+ * CLIO_INCAST_BYTES from the environment.
  */
 #ifndef CLIO_CLIO_H_
 #define CLIO_CLIO_H_
@@ -39,10 +55,28 @@ extern "C" {
 
 typedef struct clio_client clio_client;
 
+/* An asynchronous request in flight. A handle is finished once clio_rwait() returned for it or
+ * clio_rpoll() reported it complete; using it again gives -EINVAL. */
+typedef struct clio_handle {
+  uint64_t id;
+} clio_handle;
+
+/* clio_rpoll: the result of a handle that has not completed yet. */
+#define CLIO_PENDING 1
+
+/* Placement policies for ralloc across several MNs. */
+#define CLIO_PLACE_SPREAD 0      /* round-robin over the MNs (the default) */
+#define CLIO_PLACE_FILL_FIRST 1  /* the first MN until it is full, then the next */
+#define CLIO_PLACE_LEAST_USED 2  /* the MN with the most free pages (from its own figures) */
+
+/* Longest token clio_export() writes, with its terminating NUL. */
+#define CLIO_TOKEN_MAX 4096
+
 /* Creates a remote address space on the MN `mn_locator` names; *out receives the client. */
 int clio_open(const char *mn_locator, clio_client **out);
 /* Destroys the address space (freeing everything in it) and the client, even when the MN cannot
- * be reached (then it returns -ETIMEDOUT). `c` is invalid afterwards. */
+ * be reached (then it returns -ETIMEDOUT). It first completes the calling thread's outstanding
+ * requests, so their buffers must still be valid. `c` is invalid afterwards. */
 int clio_close(clio_client *c);
 
 /* Allocates `size` bytes of remote memory (rounded up to the MN's pages); *out_addr receives its
@@ -60,6 +94,45 @@ int clio_rwrite(clio_client *c, uint64_t addr, const void *buf, size_t len);
  * before the operation (the swap happened iff *old == expected). */
 int clio_rcas(clio_client *c, uint64_t addr, uint64_t expected, uint64_t desired, uint64_t *old);
 int clio_rfaa(clio_client *c, uint64_t addr, uint64_t add, uint64_t *old);
+
+/* Asynchronous read / write: starts the request and returns at once; *h names it. `buf` must
+ * stay valid (and, for a read, untouched) until the request completes. */
+int clio_rread_async(clio_client *c, uint64_t addr, void *buf, size_t len, clio_handle *h);
+int clio_rwrite_async(clio_client *c, uint64_t addr, const void *buf, size_t len, clio_handle *h);
+/* Non-blocking: returns how many of the n handles have completed (or a negative errno); done[i]
+ * receives handle i's result (0 or a negative errno) or CLIO_PENDING. Completed handles are
+ * finished: pass them again and the call fails with -EINVAL, unless their id was set to 0
+ * (such handles are skipped, done[i] untouched). */
+int clio_rpoll(clio_client *c, const clio_handle *hs, int n, int *done);
+/* Blocks until the request completes; returns its result. The handle is finished. */
+int clio_rwait(clio_client *c, clio_handle h);
+/* Returns when every request this thread issued before it has completed (release semantics). */
+int clio_rrelease(clio_client *c);
+/* Requests this thread issues after the fence start only after those before it completed. */
+int clio_rfence(clio_client *c);
+
+/* A lock: an 8-byte aligned word of remote memory, 0 when free. clio_rlock spins with backoff
+ * until it holds the lock (then later requests of this thread come after it); clio_runlock first
+ * waits for this thread's earlier requests (so the critical section's writes are done), then
+ * frees the lock. Mutual exclusion holds across threads, processes and compute nodes.
+ * clio_rlock gives -ETIMEDOUT after 60 s without the lock. */
+int clio_rlock(clio_client *c, uint64_t lock_addr);
+int clio_runlock(clio_client *c, uint64_t lock_addr);
+
+/* Sharing: writes a printable token (at most token_len bytes, NUL included; CLIO_TOKEN_MAX is
+ * always enough) that names the MNs, the address spaces and an unguessable key, read-only
+ * unless `writable`. Only the client that opened the address spaces may export them. */
+int clio_export(clio_client *c, int writable, char *token, size_t token_len);
+/* A client for the address spaces a token names, on this or another compute node. Closing it
+ * frees nothing of the owner's; when the owner closes, its calls fail with -EACCES. */
+int clio_attach(const char *token, clio_client **out);
+
+/* Several MNs: the placement policy of later rallocs (CLIO_PLACE_*), the current one, the
+ * number of MNs, and which MN (0-based, in locator order) an address lives on. */
+int clio_set_placement(clio_client *c, int policy);
+int clio_placement(clio_client *c);
+int clio_mn_count(clio_client *c);
+int clio_mn_of(uint64_t addr);
 
 /* A sentence for an error code returned by any clio_* function (0 included). Never NULL. */
 const char *clio_strerror(int err);

@@ -1,0 +1,585 @@
+// CLib's per-thread request engine: ordering, windows, send, receive, retransmit, complete.
+// Steady state allocates nothing and takes no lock.
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "cn/client_impl.h"
+#include "common/check.h"
+#include "common/clock.h"
+#include "common/rng.h"
+#include "verbs_shim/registry.h"
+
+namespace clio {
+
+using wire::Header;
+using wire::Opcode;
+
+// Request ids: [63:40] the thread's nonce, [39:36] attempt (0 = the first: the family id),
+// [35:16] the packet slot's generation, [15:0] the slot. An answer names its family, so the slot
+// is found without a search, and the generation tells a late answer for a slot's previous use.
+namespace {
+constexpr uint64_t kSlotMask = 0xFFFF;
+constexpr uint64_t kGenMask = 0xFFFFF;
+static_assert(ThreadCtx::kMaxPackets <= kSlotMask + 1);
+}  // namespace
+
+struct ThreadCtx::Packet {
+  enum State : uint8_t { kFree, kQueued, kInFlight, kWaitRetry };
+  Header hdr{};
+  std::span<const std::byte> payload;
+  std::byte* read_into = nullptr;
+  uint64_t lo = 0, hi = 0;  ///< client-address bytes it touches (ordering)
+  uint64_t seq = 0;         ///< program order within the thread
+  uint64_t family = 0;
+  uint64_t first_ns = 0, sent_ns = 0, rto_ns = 0, retry_at_ns = 0, deadline_ns = 0;
+  uint32_t op = 0;
+  uint32_t gen = 0;
+  uint32_t prev = UINT32_MAX, next = UINT32_MAX;  ///< program-order list of tracked packets
+  uint32_t flight_pos = 0;                        ///< index in in_flight_ while there
+  uint32_t reply_bytes = 0;                       ///< counted against the incast cap
+  uint16_t mn = 0;
+  uint8_t attempts = 0;
+  State state = kFree;
+  bool write = false;
+  bool full_fence = false;  ///< control operations: ordered against everything
+  bool busy_only = true;    ///< every answer so far said "retry later"
+  bool retransmitted = false;
+  bool counted = false;     ///< reply_bytes are in the incast counter
+  bool held = false;        ///< counted once in held_back
+};
+
+struct ThreadCtx::Op {
+  uint32_t gen = 1;
+  uint32_t remaining = 0;
+  int result = 0;
+  uint64_t err_seq = UINT64_MAX;  ///< seq of the packet whose error `result` is
+  uint64_t first_seq = 0;
+  bool live = false;
+  Header reply{};  ///< the first packet's answer
+};
+
+struct ThreadCtx::Path {
+  std::unique_ptr<net::Transport> transport;
+  net::Endpoint server;
+  DelayWindow window;
+  RttEstimator rtt;
+  uint32_t in_flight = 0;
+  uint32_t max_chunk = 0;
+  uint64_t full_pass = 0;       ///< pump pass in which the window was found full
+  std::vector<net::TxItem> tx;  ///< this round's sends, flushed in one burst
+};
+
+std::atomic<int64_t>& Incast::outstanding() {
+  static std::atomic<int64_t> bytes{0};
+  return bytes;
+}
+
+int64_t Incast::cap() {
+  static const int64_t kCap = [] {
+    const char* env = std::getenv("CLIO_INCAST_BYTES");
+    const long long v = env ? std::atoll(env) : 0;
+    return v > 0 ? static_cast<int64_t>(v) : int64_t{4} << 20;
+  }();
+  return kCap;
+}
+
+ThreadCtx::ThreadCtx(Client::Impl& c, uint16_t id)
+    : c_(c),
+      id_(id),
+      nonce_(((c.nonce_base + id) & 0xFFFFFF) | (((c.nonce_base + id) & 0xFFFFFF) == 0)),
+      lock_token_(random_key()) {
+  paths_.resize(c.mns.size());
+  for (size_t m = 0; m < c.mns.size(); ++m) {
+    Path& p = paths_[m];
+    p.transport = net::connect(c.mns[m]->locator, &p.server);  // throws TransportError
+    p.window = DelayWindow(c.cc);
+    p.max_chunk = std::min<uint32_t>(p.transport->mtu() - static_cast<uint32_t>(wire::kHeaderBytes),
+                                     wire::kMaxAccessBytes);
+    p.tx.reserve(kMaxPackets);
+  }
+  packets_.resize(kMaxPackets);
+  free_packets_.reserve(kMaxPackets);
+  for (size_t i = kMaxPackets; i-- > 0;) free_packets_.push_back(static_cast<uint32_t>(i));
+  ops_.resize(kMaxOps);
+  free_ops_.reserve(kMaxOps);
+  for (size_t i = kMaxOps; i-- > 0;) free_ops_.push_back(static_cast<uint32_t>(i));
+  in_flight_.reserve(kMaxPackets);
+}
+
+ThreadCtx::~ThreadCtx() {
+  // Give back what this thread still had counted against the process-wide incast cap.
+  for (const Packet& p : packets_)
+    if (p.counted) Incast::outstanding().fetch_sub(p.reply_bytes, std::memory_order_relaxed);
+}
+
+// --- Handles ------------------------------------------------------------------------------
+
+uint64_t ThreadCtx::handle_of(uint32_t op) const {
+  return (static_cast<uint64_t>(id_ + 1) << 48) | (static_cast<uint64_t>(ops_[op].gen) << 16) | op;
+}
+
+bool ThreadCtx::op_of(uint64_t handle, uint32_t* op) const {
+  if ((handle >> 48) != static_cast<uint64_t>(id_ + 1)) return false;
+  const uint32_t i = handle & 0xFFFF;
+  if (i >= kMaxOps || !ops_[i].live || ops_[i].gen != ((handle >> 16) & 0xFFFFFFFF)) return false;
+  *op = i;
+  return true;
+}
+
+int ThreadCtx::new_op() {
+  if (free_ops_.empty()) return -EAGAIN;  // too many unfinished handles
+  const uint32_t i = free_ops_.back();
+  free_ops_.pop_back();
+  Op& o = ops_[i];
+  o.remaining = 0;
+  o.result = 0;
+  o.err_seq = UINT64_MAX;
+  o.first_seq = next_seq_;
+  o.live = true;
+  o.reply = Header{};
+  return static_cast<int>(i);
+}
+
+void ThreadCtx::drop_op(uint32_t op) {
+  Op& o = ops_[op];
+  o.live = false;
+  ++o.gen;
+  free_ops_.push_back(op);
+}
+
+// --- Issuing ------------------------------------------------------------------------------
+
+int ThreadCtx::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint64_t hi,
+                          uint64_t now) {
+  if (free_packets_.empty()) {
+    // Full: make room by completing older requests (bounded by their deadlines).
+    while (free_packets_.empty()) {
+      now = fast_now_ns();
+      if (!progress(now)) idle(now);
+    }
+  }
+  const uint32_t i = free_packets_.back();
+  free_packets_.pop_back();
+  Packet& p = packets_[i];
+  const MnInfo& m = *c_.mns[mn];
+  p.hdr = wire::make_header(code);
+  p.hdr.pid = code == Opcode::kRasCreate || code == Opcode::kStats ? 0 : m.pid;
+  p.hdr.key = code == Opcode::kRasCreate || code == Opcode::kStats ? 0 : m.key;
+  p.payload = {};
+  p.read_into = nullptr;
+  p.lo = lo;
+  p.hi = hi;
+  p.seq = next_seq_++;
+  p.op = op;
+  p.mn = static_cast<uint16_t>(mn);
+  p.attempts = 0;
+  p.state = Packet::kQueued;
+  p.write = code != Opcode::kRead && code != Opcode::kStats;
+  p.full_fence = !wire::is_data_opcode(code);
+  p.busy_only = true;
+  p.retransmitted = false;
+  p.counted = false;
+  p.held = false;
+  p.reply_bytes = static_cast<uint32_t>(wire::kHeaderBytes);
+  p.first_ns = now;
+  p.deadline_ns = p.first_ns + c_.options.deadline_ms * 1'000'000;
+  p.family = (nonce_ << 40) | ((p.gen & kGenMask) << 16) | i;
+  // Append to program order.
+  p.prev = tail_;
+  p.next = UINT32_MAX;
+  if (tail_ != UINT32_MAX) packets_[tail_].next = i;
+  tail_ = i;
+  if (head_ == UINT32_MAX) head_ = i;
+  queued_.push_back(i);
+  pump_needed_ = true;
+  if (p.full_fence) {
+    ++full_fences_;
+  } else {
+    index_.add(lo, hi, p.write);
+  }
+  ++ops_[op].remaining;
+  return static_cast<int>(i);
+}
+
+int ThreadCtx::read_write(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len) {
+  const size_t mn = addr >> kMnShift;
+  if (mn >= c_.mns.size()) return -EFAULT;
+  const uint64_t va = addr & kVaMask;
+  if (va + len < va || va + len > kVaMask + 1) return -EINVAL;
+  const int op = new_op();
+  if (op < 0) return op;
+  const uint64_t page = c_.mns[mn]->page_bytes;
+  const uint32_t max_chunk = paths_[mn].max_chunk;
+  const uint64_t now = fast_now_ns();
+  uint64_t at = va;
+  while (len != 0) {
+    const size_t chunk = std::min<uint64_t>({len, max_chunk, page - (at & (page - 1))});
+    const int pi = add_packet(static_cast<uint32_t>(op), mn, write ? Opcode::kWrite : Opcode::kRead,
+                              client_address(mn, at), client_address(mn, at) + chunk, now);
+    Packet& p = packets_[pi];
+    p.hdr.va = at;
+    p.hdr.length = static_cast<uint32_t>(chunk);
+    if (write) {
+      p.payload = std::span(out, chunk);
+      out += chunk;
+    } else {
+      p.read_into = in;
+      in += chunk;
+      p.reply_bytes += static_cast<uint32_t>(chunk);
+    }
+    at += chunk;
+    len -= chunk;
+  }
+  pump(now);
+  flush();
+  return op;
+}
+
+int ThreadCtx::atomic(Opcode code, uint64_t addr, uint64_t arg0, uint64_t arg1) {
+  const size_t mn = addr >> kMnShift;
+  if (mn >= c_.mns.size()) return -EFAULT;
+  const int op = new_op();
+  if (op < 0) return op;
+  const uint64_t now = fast_now_ns();
+  const int pi = add_packet(static_cast<uint32_t>(op), mn, code, addr, addr + 8, now);
+  Packet& p = packets_[pi];
+  p.hdr.va = addr & kVaMask;
+  p.hdr.length = 8;
+  p.hdr.arg0 = arg0;
+  p.hdr.arg1 = arg1;
+  pump(now);
+  flush();
+  return op;
+}
+
+int ThreadCtx::control(size_t mn, Opcode code, uint8_t flags, uint64_t va, uint64_t arg0) {
+  const int op = new_op();
+  if (op < 0) return op;
+  const uint64_t now = fast_now_ns();
+  const int pi = add_packet(static_cast<uint32_t>(op), mn, code, 0, 0, now);
+  Packet& p = packets_[pi];
+  p.hdr.flags = flags;
+  p.hdr.va = va;
+  p.hdr.arg0 = arg0;
+  pump(now);
+  flush();
+  return op;
+}
+
+// --- Ordering and sending -----------------------------------------------------------------
+
+bool ThreadCtx::blocked(const Packet& p) const {
+  const uint64_t oldest = packets_[head_].seq;
+  if (!fences_.empty() && p.seq >= fences_.front() && oldest < fences_.front()) return true;
+  if (p.full_fence) return oldest != p.seq;  // waits for everything before it
+  if (full_fences_ != 0) {
+    // A control operation issued earlier and still tracked holds everything after it.
+    for (uint32_t i = head_; i != UINT32_MAX && packets_[i].seq < p.seq; i = packets_[i].next)
+      if (packets_[i].full_fence) return true;
+  }
+  if (!c_.ordering || !index_.may_conflict(p.lo, p.hi, p.write, /*self_tracked=*/true)) return false;
+  for (uint32_t i : in_flight_) {
+    const Packet& q = packets_[i];
+    if (ranges_conflict(p.lo, p.hi, p.write, q.lo, q.hi, q.write)) return true;
+  }
+  for (uint32_t i : queued_) {  // earlier requests still waiting, in program order
+    const Packet& q = packets_[i];
+    if (q.seq >= p.seq) break;
+    if (ranges_conflict(p.lo, p.hi, p.write, q.lo, q.hi, q.write)) return true;
+  }
+  return false;
+}
+
+void ThreadCtx::pump(uint64_t now) {
+  // Only a new request, a completion or an acknowledgement can let a held request go; a
+  // window below one request (pacing) can also open by time alone.
+  if (queued_.empty() || !pump_needed_) return;
+  pump_needed_ = false;
+  size_t kept = 0;
+  size_t k = 0;
+  size_t full_paths = 0;  // paths whose window is full this pass: their requests wait
+  const int64_t cap = Incast::cap();
+  for (; k < queued_.size(); ++k) {
+    const uint32_t i = queued_[k];
+    Packet& p = packets_[i];
+    Path& path = paths_[p.mn];
+    if (path.full_pass == pass_) {
+      queued_[kept++] = i;
+      continue;
+    }
+    if (!path.window.can_send(path.in_flight, now, path.rtt.srtt_ns())) {
+      ++counters_.window_waits;
+      if (path.window.window() < 1) pump_needed_ = true;  // paced: time will open it
+      path.full_pass = pass_;
+      queued_[kept++] = i;
+      if (++full_paths == paths_.size()) break;  // nothing more can go this pass
+      continue;
+    }
+    const int64_t out = Incast::outstanding().load(std::memory_order_relaxed);
+    if (out > 0 && out + p.reply_bytes > cap) {  // the process asked for enough replies
+      ++counters_.window_waits;
+      pump_needed_ = true;  // other threads' completions free it: look again next round
+      queued_[kept++] = i;
+      break;
+    }
+    // blocked() scans queued_ up to p: positions [0, kept) hold the earlier requests still
+    // waiting, [kept, k) stale copies of entries already handled this pass (kept ones, or sent
+    // ones, which are in in_flight_ too). Seeing an entry twice changes no answer.
+    if (blocked(p)) {
+      if (!p.held) {
+        ++counters_.held_back;
+        p.held = true;
+      }
+      queued_[kept++] = i;
+      continue;
+    }
+    send(p, now, false);
+  }
+  if (k < queued_.size()) {  // stopped early: the rest keep their places, in order
+    const size_t rest = queued_.size() - (k + 1);
+    std::copy(queued_.begin() + static_cast<long>(k + 1), queued_.end(),
+              queued_.begin() + static_cast<long>(kept));
+    kept += rest;
+  }
+  queued_.resize(kept);
+  ++pass_;
+}
+
+void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
+  Path& path = paths_[p.mn];
+  if (retransmission) {
+    ++p.attempts;
+    p.hdr.req_id = p.family | (static_cast<uint64_t>(1 + (p.attempts - 1) % 15) << 36);
+    p.hdr.retry_of = p.family;
+    p.hdr.age_ms = static_cast<uint32_t>(std::min<uint64_t>((now - p.first_ns) / 1'000'000, UINT32_MAX));
+    p.rto_ns = std::min(p.rto_ns * 2, c_.options.max_rto_us * 1000);
+    p.retransmitted = true;
+    ++counters_.retransmissions;
+  } else {
+    p.hdr.req_id = p.family;
+    p.hdr.retry_of = 0;
+    p.hdr.age_ms = 0;
+    p.rto_ns = path.rtt.rto_ns(c_.options.rto_us * 1000, c_.options.max_rto_us * 1000);
+    p.retransmitted = false;
+    p.attempts = 1;
+    p.state = Packet::kInFlight;
+    p.flight_pos = static_cast<uint32_t>(in_flight_.size());
+    in_flight_.push_back(static_cast<uint32_t>(&p - packets_.data()));
+    ++path.in_flight;
+    path.window.on_send(now);
+    Incast::outstanding().fetch_add(p.reply_bytes, std::memory_order_relaxed);
+    p.counted = true;
+    ++counters_.requests;
+  }
+  p.state = Packet::kInFlight;
+  p.sent_ns = now;
+  wire::seal(p.hdr, p.payload);
+  path.tx.push_back(net::TxItem{path.server, std::as_bytes(std::span(&p.hdr, 1)), p.payload});
+}
+
+void ThreadCtx::flush() {
+  for (Path& path : paths_) {
+    if (path.tx.empty()) continue;
+    // What the transport does not take now is as good as lost: the timer sends it again.
+    (void)path.transport->tx_burst(path.tx);
+    path.tx.clear();
+  }
+}
+
+// --- Receiving and completing -------------------------------------------------------------
+
+bool ThreadCtx::receive(size_t mn, std::span<const std::byte> pkt, uint64_t now) {
+  Header h;
+  if (wire::validate(pkt, &h) != Status::kOk || !(h.flags & wire::kFlagReply)) {
+    ++counters_.stray;
+    return false;
+  }
+  const uint64_t family = h.retry_of != 0 ? h.retry_of : h.req_id;
+  const uint32_t i = family & kSlotMask;
+  if ((family >> 40) != nonce_ || i >= kMaxPackets) {
+    ++counters_.stray;
+    return false;
+  }
+  Packet& p = packets_[i];
+  if ((p.state != Packet::kInFlight && p.state != Packet::kWaitRetry) || p.family != family ||
+      p.mn != mn || h.opcode != p.hdr.opcode) {
+    ++counters_.stray;  // a duplicate, or a late answer for an earlier use of this slot
+    return false;
+  }
+  const auto s = static_cast<Status>(h.status);
+  if (s == Status::kBadChecksum) {  // the MN got our packet damaged: send it again now
+    ++counters_.nacks;
+    send(p, now, true);
+    return false;
+  }
+  if (s == Status::kRetryLater) {  // not executed; back off and try again
+    ++counters_.busy;
+    p.state = Packet::kWaitRetry;
+    p.retry_at_ns = now + std::min<uint64_t>(50'000ull << std::min<uint32_t>(p.attempts, 10),
+                                             c_.options.max_rto_us * 1000);
+    return false;
+  }
+  if (p.read_into != nullptr && s == Status::kOk) {
+    const auto data = wire::payload_of(pkt);
+    if (data.size() != p.hdr.length) {
+      ++counters_.stray;
+      return false;
+    }
+    std::memcpy(p.read_into, data.data(), data.size());
+  }
+  Path& path = paths_[mn];
+  if (!p.retransmitted) {  // Karn: only unambiguous samples
+    const uint64_t rtt = now - p.sent_ns;
+    path.rtt.sample(rtt);
+    path.window.on_ack(rtt, path.rtt.min_ns(), path.rtt.srtt_ns(), now);
+  }
+  Op& o = ops_[p.op];
+  if (p.seq == o.first_seq) o.reply = h;
+  finish(p, status_to_errno(s));
+  return true;
+}
+
+void ThreadCtx::finish(Packet& p, int err) {
+  const uint32_t i = static_cast<uint32_t>(&p - packets_.data());
+  if (p.state == Packet::kQueued) {
+    queued_.erase(std::find(queued_.begin(), queued_.end(), i));
+  } else {
+    const uint32_t last = in_flight_.back();
+    in_flight_[p.flight_pos] = last;
+    packets_[last].flight_pos = p.flight_pos;
+    in_flight_.pop_back();
+    --paths_[p.mn].in_flight;
+  }
+  if (p.counted) {
+    Incast::outstanding().fetch_sub(p.reply_bytes, std::memory_order_relaxed);
+    p.counted = false;
+  }
+  if (p.full_fence) {
+    --full_fences_;
+  } else {
+    index_.remove(p.lo, p.hi, p.write);
+  }
+  // Unlink from program order.
+  if (p.prev != UINT32_MAX) packets_[p.prev].next = p.next; else head_ = p.next;
+  if (p.next != UINT32_MAX) packets_[p.next].prev = p.prev; else tail_ = p.prev;
+  Op& o = ops_[p.op];
+  if (err != 0 && p.seq < o.err_seq) {
+    o.err_seq = p.seq;
+    o.result = err;
+  }
+  --o.remaining;
+  pump_needed_ = true;
+  p.state = Packet::kFree;
+  ++p.gen;
+  free_packets_.push_back(i);
+  // Fences whose requests have all completed stop holding anything back.
+  while (!fences_.empty() && (head_ == UINT32_MAX || packets_[head_].seq >= fences_.front()))
+    fences_.pop_front();
+}
+
+void ThreadCtx::timers(uint64_t now) {
+  for (size_t k = in_flight_.size(); k-- > 0;) {
+    Packet& p = packets_[in_flight_[k]];
+    if (p.state == Packet::kInFlight) {
+      p.busy_only = false;
+      if (now - p.sent_ns < p.rto_ns) continue;
+      if (now >= p.deadline_ns) {
+        finish(p, -ETIMEDOUT);
+        continue;
+      }
+      ++counters_.timeouts;
+      Path& path = paths_[p.mn];
+      path.window.on_timeout(path.rtt.srtt_ns(), now);
+      send(p, now, true);
+    } else if (p.state == Packet::kWaitRetry && now >= p.retry_at_ns) {
+      if (now >= p.deadline_ns) {
+        finish(p, p.busy_only ? -EAGAIN : -ETIMEDOUT);
+        continue;
+      }
+      send(p, now, true);
+    }
+  }
+  // Requests that never got out (held by ordering, the window or a dead MN) expire too.
+  for (size_t k = queued_.size(); k-- > 0;) {
+    Packet& p = packets_[queued_[k]];
+    if (now >= p.deadline_ns) finish(p, -ETIMEDOUT);
+  }
+}
+
+bool ThreadCtx::progress(uint64_t now) {
+  pump(now);
+  bool any = false;
+  net::PacketView rx[32];
+  for (size_t m = 0; m < paths_.size(); ++m) {
+    Path& path = paths_[m];
+    if (path.in_flight == 0) continue;
+    const size_t got = path.transport->rx_burst(rx);
+    for (size_t k = 0; k < got; ++k) any |= receive(m, rx[k].data, now);
+    path.transport->release(std::span(rx, got));
+  }
+  // Timeouts are rare: look at them on idle rounds and every 16th busy one.
+  if (!any || (++rounds_ & 15) == 0) timers(now);
+  if (any) pump(now);  // completions may have let held requests go
+  flush();
+  return any;
+}
+
+void ThreadCtx::idle(uint64_t now) {
+  // Sleep (for transports that can) only when a single path has something outstanding, and
+  // only until the earliest retransmission timer.
+  size_t busy_paths = 0, which = 0;
+  for (size_t m = 0; m < paths_.size(); ++m)
+    if (paths_[m].in_flight != 0) ++busy_paths, which = m;
+  if (busy_paths == 1) {
+    uint64_t next = UINT64_MAX;
+    for (uint32_t i : in_flight_) {
+      const Packet& p = packets_[i];
+      next = std::min(next, p.state == Packet::kWaitRetry ? p.retry_at_ns : p.sent_ns + p.rto_ns);
+    }
+    if (next > now) paths_[which].transport->wait(std::min<uint64_t>(next - now, 10'000'000));
+  }
+  poll_.idle();
+}
+
+// --- Completion ---------------------------------------------------------------------------
+
+int ThreadCtx::wait(uint32_t op, Header* reply) {
+  while (ops_[op].remaining != 0) {
+    const uint64_t now = fast_now_ns();
+    if (progress(now)) {
+      poll_.busy();
+    } else {
+      idle(now);
+    }
+  }
+  const int r = ops_[op].result;
+  if (reply != nullptr) *reply = ops_[op].reply;
+  drop_op(op);
+  return r;
+}
+
+bool ThreadCtx::poll(uint32_t op, int* result) {
+  if (ops_[op].remaining != 0) progress(fast_now_ns());
+  if (ops_[op].remaining != 0) return false;
+  *result = ops_[op].result;
+  drop_op(op);
+  return true;
+}
+
+void ThreadCtx::fence() {
+  if (head_ != UINT32_MAX) fences_.push_back(next_seq_);
+}
+
+void ThreadCtx::release() {
+  while (head_ != UINT32_MAX) {
+    const uint64_t now = fast_now_ns();
+    if (progress(now)) {
+      poll_.busy();
+    } else {
+      idle(now);
+    }
+  }
+}
+
+}  // namespace clio
