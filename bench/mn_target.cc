@@ -34,6 +34,7 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
     sc.workers = o.workers;
     if (last_cpu > 0) sc.cpus = {last_cpu};
     server_ = std::make_unique<mn::MnServer>(*node_, sc);
+    node_->refill_now();  // pre-zeroing the fault rings would compete with the measurement
     locator_ = server_->locator();
   } else if (how == "spawn-udp") {
     std::vector<std::string> args = {"--listen", "udp:host=127.0.0.1,port=0",

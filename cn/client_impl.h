@@ -157,9 +157,9 @@ class ThreadCtx {
   ConflictIndex index_;
   uint64_t next_seq_ = 1;
   uint32_t full_fences_ = 0;             ///< control packets tracked
-  uint32_t rounds_ = 0;
   uint64_t pass_ = 1;                    ///< pump passes, to mark full windows cheaply
   bool pump_needed_ = false;             ///< something changed since the last pump
+  uint64_t next_timer_ns_ = UINT64_MAX;  ///< no timeout, retry or deadline falls before this
   IdlePoll poll_;
   ClientCounters counters_;
 };

@@ -184,6 +184,7 @@ int ThreadCtx::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint
   p.reply_bytes = static_cast<uint32_t>(wire::kHeaderBytes);
   p.first_ns = now;
   p.deadline_ns = p.first_ns + c_.options.deadline_ms * 1'000'000;
+  next_timer_ns_ = std::min(next_timer_ns_, p.deadline_ns);
   p.family = (nonce_ << 40) | ((p.gen & kGenMask) << 16) | i;
   // Append to program order.
   p.prev = tail_;
@@ -296,32 +297,54 @@ void ThreadCtx::pump(uint64_t now) {
   // window below one request (pacing) can also open by time alone.
   if (queued_.empty() || !pump_needed_) return;
   pump_needed_ = false;
-  size_t kept = 0;
-  size_t k = 0;
-  size_t full_paths = 0;  // paths whose window is full this pass: their requests wait
+  ++pass_;
   const int64_t cap = Incast::cap();
-  for (; k < queued_.size(); ++k) {
-    const uint32_t i = queued_[k];
-    Packet& p = packets_[i];
+  // What may go now, for the request at the front; false stops the front loop below.
+  auto may_send = [&](Packet& p, bool* stop_all) {
     Path& path = paths_[p.mn];
-    if (path.full_pass == pass_) {
-      queued_[kept++] = i;
-      continue;
-    }
+    if (path.full_pass == pass_) return false;
     if (!path.window.can_send(path.in_flight, now, path.rtt.srtt_ns())) {
       ++counters_.window_waits;
       if (path.window.window() < 1) pump_needed_ = true;  // paced: time will open it
       path.full_pass = pass_;
-      queued_[kept++] = i;
-      if (++full_paths == paths_.size()) break;  // nothing more can go this pass
-      continue;
+      return false;
     }
     const int64_t out = Incast::outstanding().load(std::memory_order_relaxed);
     if (out > 0 && out + p.reply_bytes > cap) {  // the process asked for enough replies
       ++counters_.window_waits;
       pump_needed_ = true;  // other threads' completions free it: look again next round
+      *stop_all = true;
+      return false;
+    }
+    return true;
+  };
+  // The common case: requests leave in order from the front of the queue.
+  bool stop_all = false;
+  while (!queued_.empty()) {
+    Packet& p = packets_[queued_.front()];
+    if (!may_send(p, &stop_all)) break;
+    if (blocked(p)) break;
+    queued_.pop_front();
+    send(p, now, false);
+  }
+  if (queued_.empty() || stop_all || (paths_.size() == 1 && paths_[0].full_pass == pass_)) return;
+
+  // The front waits (for ordering, or its path's window): later requests may still go, in
+  // order, unless they overlap an earlier waiting one.
+  size_t kept = 0;
+  size_t k = 0;
+  size_t full_paths = 0;
+  for (const Path& path : paths_) full_paths += path.full_pass == pass_;
+  for (; k < queued_.size(); ++k) {
+    const uint32_t i = queued_[k];
+    Packet& p = packets_[i];
+    const bool was_full = paths_[p.mn].full_pass == pass_;
+    if (!may_send(p, &stop_all)) {
       queued_[kept++] = i;
-      break;
+      if (stop_all) break;
+      // A path found full just now: when every path is, nothing else can go this pass.
+      if (!was_full && paths_[p.mn].full_pass == pass_ && ++full_paths == paths_.size()) break;
+      continue;
     }
     // blocked() scans queued_ up to p: positions [0, kept) hold the earlier requests still
     // waiting, [kept, k) stale copies of entries already handled this pass (kept ones, or sent
@@ -343,7 +366,6 @@ void ThreadCtx::pump(uint64_t now) {
     kept += rest;
   }
   queued_.resize(kept);
-  ++pass_;
 }
 
 void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
@@ -374,6 +396,7 @@ void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
   }
   p.state = Packet::kInFlight;
   p.sent_ns = now;
+  next_timer_ns_ = std::min(next_timer_ns_, now + p.rto_ns);
   wire::seal(p.hdr, p.payload);
   path.tx.push_back(net::TxItem{path.server, std::as_bytes(std::span(&p.hdr, 1)), p.payload});
 }
@@ -418,6 +441,7 @@ bool ThreadCtx::receive(size_t mn, std::span<const std::byte> pkt, uint64_t now)
     p.state = Packet::kWaitRetry;
     p.retry_at_ns = now + std::min<uint64_t>(50'000ull << std::min<uint32_t>(p.attempts, 10),
                                              c_.options.max_rto_us * 1000);
+    next_timer_ns_ = std::min(next_timer_ns_, p.retry_at_ns);
     return false;
   }
   if (p.read_into != nullptr && s == Status::kOk) {
@@ -479,32 +503,46 @@ void ThreadCtx::finish(Packet& p, int err) {
 }
 
 void ThreadCtx::timers(uint64_t now) {
+  if (now < next_timer_ns_) return;  // nothing is due yet (kept exact by every change)
+  uint64_t next = UINT64_MAX;
   for (size_t k = in_flight_.size(); k-- > 0;) {
     Packet& p = packets_[in_flight_[k]];
     if (p.state == Packet::kInFlight) {
       p.busy_only = false;
-      if (now - p.sent_ns < p.rto_ns) continue;
-      if (now >= p.deadline_ns) {
-        finish(p, -ETIMEDOUT);
-        continue;
+      if (now - p.sent_ns >= p.rto_ns) {
+        if (now >= p.deadline_ns) {
+          finish(p, -ETIMEDOUT);
+          continue;
+        }
+        ++counters_.timeouts;
+        Path& path = paths_[p.mn];
+        path.window.on_timeout(path.rtt.srtt_ns(), now);
+        send(p, now, true);
       }
-      ++counters_.timeouts;
-      Path& path = paths_[p.mn];
-      path.window.on_timeout(path.rtt.srtt_ns(), now);
-      send(p, now, true);
-    } else if (p.state == Packet::kWaitRetry && now >= p.retry_at_ns) {
-      if (now >= p.deadline_ns) {
-        finish(p, p.busy_only ? -EAGAIN : -ETIMEDOUT);
-        continue;
+      next = std::min(next, p.sent_ns + p.rto_ns);
+    } else if (p.state == Packet::kWaitRetry) {
+      if (now >= p.retry_at_ns) {
+        if (now >= p.deadline_ns) {
+          finish(p, p.busy_only ? -EAGAIN : -ETIMEDOUT);
+          continue;
+        }
+        send(p, now, true);
+        next = std::min(next, p.sent_ns + p.rto_ns);
+      } else {
+        next = std::min(next, p.retry_at_ns);
       }
-      send(p, now, true);
     }
   }
   // Requests that never got out (held by ordering, the window or a dead MN) expire too.
   for (size_t k = queued_.size(); k-- > 0;) {
     Packet& p = packets_[queued_[k]];
-    if (now >= p.deadline_ns) finish(p, -ETIMEDOUT);
+    if (now >= p.deadline_ns) {
+      finish(p, -ETIMEDOUT);
+    } else {
+      next = std::min(next, p.deadline_ns);
+    }
   }
+  next_timer_ns_ = next;
 }
 
 bool ThreadCtx::progress(uint64_t now) {
@@ -518,8 +556,7 @@ bool ThreadCtx::progress(uint64_t now) {
     for (size_t k = 0; k < got; ++k) any |= receive(m, rx[k].data, now);
     path.transport->release(std::span(rx, got));
   }
-  // Timeouts are rare: look at them on idle rounds and every 16th busy one.
-  if (!any || (++rounds_ & 15) == 0) timers(now);
+  timers(now);  // returns at once until the earliest timer is due
   if (any) pump(now);  // completions may have let held requests go
   flush();
   return any;
@@ -527,18 +564,12 @@ bool ThreadCtx::progress(uint64_t now) {
 
 void ThreadCtx::idle(uint64_t now) {
   // Sleep (for transports that can) only when a single path has something outstanding, and
-  // only until the earliest retransmission timer.
+  // only until the earliest timer.
   size_t busy_paths = 0, which = 0;
   for (size_t m = 0; m < paths_.size(); ++m)
     if (paths_[m].in_flight != 0) ++busy_paths, which = m;
-  if (busy_paths == 1) {
-    uint64_t next = UINT64_MAX;
-    for (uint32_t i : in_flight_) {
-      const Packet& p = packets_[i];
-      next = std::min(next, p.state == Packet::kWaitRetry ? p.retry_at_ns : p.sent_ns + p.rto_ns);
-    }
-    if (next > now) paths_[which].transport->wait(std::min<uint64_t>(next - now, 10'000'000));
-  }
+  if (busy_paths == 1 && next_timer_ns_ > now)
+    paths_[which].transport->wait(std::min<uint64_t>(next_timer_ns_ - now, 10'000'000));
   poll_.idle();
 }
 

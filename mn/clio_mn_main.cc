@@ -118,6 +118,9 @@ int main(int argc, char** argv) {
     mn::MemoryNode node(cfg);
     {
       mn::MnServer server(node, scfg);
+      // Fill the workers' rings of pre-zeroed pages first, so that the first touches do not
+      // find them empty and the zeroing does not compete with the first requests.
+      node.refill_now();
       std::printf("clio-mn: serving %s\n", server.locator().c_str());
       std::fflush(stdout);
       for (;;) {

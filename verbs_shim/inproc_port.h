@@ -81,6 +81,11 @@ class InProcPort {
   bool pop(PacketView* v) {
     Slot& s = slots_[head_ & (kSlots - 1)];
     if (s.seq.load(std::memory_order_acquire) != head_ + 1) return false;
+    // The next slot is likely written by now or soon: start fetching it (header and first data
+    // line) while this one is handled.
+    const Slot& n = slots_[(head_ + 1) & (kSlots - 1)];
+    __builtin_prefetch(&n.seq);
+    __builtin_prefetch(n.data);
     v->data = std::span<const std::byte>(s.data, s.len);
     v->from = s.from;
     v->token = head_;
