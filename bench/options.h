@@ -15,5 +15,8 @@ int parse_options(const char* name, int argc, char** argv,
 
 /// "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_list(const std::string& s);
+/// A --mn list: like split_list, but the commas inside a locator ("udp:host=h,port=7400")
+/// stay in it.
+std::vector<std::string> split_targets(const std::string& s);
 
 }  // namespace clio::bench

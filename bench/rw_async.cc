@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   (void)bench::usable_cpus();
 
   bench::Report report("rw_async");
-  for (const std::string& how : bench::split_list(mns)) {
+  for (const std::string& how : bench::split_targets(mns)) {
     std::unique_ptr<bench::MnTarget> target;
     std::unique_ptr<Client> c, unordered;
     uint64_t base = 0, base2 = 0;

@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   bench::Report report("rw_latency");
   std::map<uint32_t, uint64_t> udp_read_p50;
   bool have_udp = false;
-  for (const std::string& how : bench::split_list(mns)) {
+  for (const std::string& how : bench::split_targets(mns)) {
     bench::TargetOptions to;
     to.page_bytes = page;
     std::unique_ptr<bench::MnTarget> target;

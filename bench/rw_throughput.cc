@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
   const int client_cpus = std::max(1, bench::usable_cpus() - 1);
 
   bench::Report report("rw_throughput");
-  for (const std::string& how : bench::split_list(mns)) {
+  for (const std::string& how : bench::split_targets(mns)) {
     bench::TargetOptions to;
     to.workers = mn_workers;
     std::unique_ptr<bench::MnTarget> target;

@@ -24,11 +24,13 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
   std::string where = cfg_.listen;
   for (unsigned i = 0; i < cfg_.workers; ++i) {
     auto t = net::listen(where, i, cfg_.workers);
-    if (i == 0) where = t->locator();
+    if (i == 0) {
+      where = t->member_locator();
+      locator_ = t->locator();
+    }
     workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_worker(), cfg_.dedup_entries));
     if (!cfg_.cpus.empty()) workers_.back()->cpu = cfg_.cpus[i % cfg_.cpus.size()];
   }
-  locator_ = where;
   for (auto& w : workers_) w->thread = std::thread([this, s = w.get()] { run(*s); });
   CLIO_LOG(INFO, "mn", "serving %s with %u worker%s", locator_.c_str(), cfg_.workers,
            cfg_.workers == 1 ? "" : "s");

@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev        # tests and micro-benchmarks
   libboost-program-options-dev                      # command-line options
   libibverbs-dev rdma-core ibverbs-providers        # the verbs backend compiles everywhere
+  iproute2                                          # scripts/netns.sh (the netns test)
 )
 
 missing=()

@@ -1,6 +1,7 @@
 #include "verbs_shim/registry.h"
 
 #include "verbs_shim/inproc_transport.h"
+#include "verbs_shim/raweth_transport.h"
 #include "verbs_shim/udp_transport.h"
 
 namespace clio::net {
@@ -18,6 +19,12 @@ std::unique_ptr<Transport> listen_udp(const Locator& l, unsigned m, unsigned n) 
 std::unique_ptr<Transport> connect_udp(const Locator& l, Endpoint* s) {
   return UdpTransport::connect(l, s);
 }
+std::unique_ptr<Transport> listen_raweth(const Locator& l, unsigned m, unsigned n) {
+  return RawEthTransport::listen(l, m, n);
+}
+std::unique_ptr<Transport> connect_raweth(const Locator& l, Endpoint* s) {
+  return RawEthTransport::connect(l, s);
+}
 
 const Backend kBackends[] = {
     {"inproc", "in-process rings with a fault injector (tests, the embedded default)",
@@ -26,6 +33,9 @@ const Backend kBackends[] = {
      &listen_inproc, &connect_inproc},
     {"udp", "kernel UDP sockets, sendmmsg/recvmmsg, busy-poll or epoll",
      "host=, port=, poll=busy|epoll, mtu=, rcvbuf=, sndbuf=", &listen_udp, &connect_udp},
+    {"raweth", "raw Ethernet frames (EtherType 0x88B5) over AF_PACKET with a mapped receive ring",
+     "if=, mac= (the server's, to connect), port=, ring=v2|v3, block_ms=, poll=busy|sleep, mtu=",
+     &listen_raweth, &connect_raweth},
 };
 
 const Backend& backend_for(const Locator& l) {

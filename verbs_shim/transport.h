@@ -90,6 +90,10 @@ class Transport {
   virtual Endpoint local_endpoint() const = 0;
   /// Locator string that reaches this transport (e.g. "udp:host=127.0.0.1,port=7400").
   virtual std::string locator() const = 0;
+  /// Server side: the locator the server's further members (workers) listen on to share this
+  /// address; differs from locator() where clients name the server differently (raweth: the
+  /// server's interface, which means nothing on the client's host).
+  virtual std::string member_locator() const { return locator(); }
 
   /// Queues up to items.size() packets; returns how many it accepted (the rest: try again).
   /// Never blocks. Packets larger than mtu() are dropped (and counted as accepted).
