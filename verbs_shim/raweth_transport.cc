@@ -28,7 +28,7 @@
 namespace clio::net {
 namespace {
 
-constexpr const char* kKeys = "if,mac,port,ring,block_ms,poll,mtu";
+constexpr const char* kKeys = "if,mac,port,ring,block_ms,poll,mtu,mode,queue";
 constexpr uint32_t kMaxMtu = 9000;
 constexpr size_t kRingBytes = size_t{4} << 20;  // receive ring per socket
 
@@ -174,6 +174,8 @@ struct RawEthTransport::Setup {
   bool server = false;
   bool v3 = false;
   bool sleep = false;
+  bool xdp = false;
+  uint32_t queue = 0;
   uint32_t block_ms = 1;
   uint32_t mtu = 0;
   int reserve_fd = -1;
@@ -194,6 +196,11 @@ RawEthTransport::RawEthTransport(const Setup& s)
   std::memcpy(self_.mac, s.iface.mac, 6);
   self_.port = s.port;
   const std::string what = s.iface.name + (s.server ? " port " + std::to_string(s.port) : " client");
+  tx_headers_.resize(kBurst);
+  if (s.xdp) {
+    open_xdp(s.queue, s.port, what);
+    return;
+  }
   Fd sock{socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(kClioEtherType))};
   if (sock.fd < 0) throw sys_error(what, "socket(AF_PACKET)");
   // The filter first, so that nothing else lands in the ring before it is in place.
@@ -249,12 +256,12 @@ RawEthTransport::RawEthTransport(const Setup& s)
     throw;
   }
   fd_ = sock.release();
-  tx_headers_.resize(kBurst);
   CLIO_LOG(DEBUG, "net.raweth", "%s: %s port %u, mtu %u, ring %s %u x %u", s.iface.name.c_str(),
            mac_text(self_.mac).c_str(), self_.port, mtu_, s.v3 ? "v3" : "v2", blocks_, block_bytes_);
 }
 
 RawEthTransport::~RawEthTransport() {
+  close_xdp();
   if (ring_ != nullptr) munmap(ring_, ring_bytes_);
   if (fd_ >= 0) close(fd_);
   if (reserve_fd_ >= 0) close(reserve_fd_);
@@ -273,7 +280,12 @@ void read_common(const Locator& l, const Interface& iface, RawEthTransport::Setu
   if (iface.mtu < 128 + sizeof(RawEthFrameHeader) - 14)
     throw ConfigError("raweth: interface '" + iface.name + "' has MTU " + std::to_string(iface.mtu) +
                       ", too small for Clio");
-  const uint32_t link = std::min<uint32_t>(iface.mtu, kMaxMtu) - (sizeof(RawEthFrameHeader) - 14);
+  const std::string mode = l.get("mode", "packet");
+  if (mode != "packet" && mode != "xdp") throw ConfigError("raweth locator: mode=" + mode + " (expected packet or xdp)");
+  s->xdp = mode == "xdp";
+  s->queue = static_cast<uint32_t>(l.get_uint("queue", 0, 0, 63));
+  const uint32_t most = s->xdp ? RawEthTransport::xdp_max_frame() - 14 : kMaxMtu;
+  const uint32_t link = std::min<uint32_t>(iface.mtu, most) - (sizeof(RawEthFrameHeader) - 14);
   s->mtu = static_cast<uint32_t>(l.get_uint("mtu", link, 128, link));
   s->iface = iface;
 }
@@ -287,6 +299,8 @@ std::unique_ptr<RawEthTransport> RawEthTransport::listen(const Locator& l, unsig
   read_common(l, interface_named(l.get("if", "")), &s);
   s.port = static_cast<uint16_t>(l.get_uint("port", 7400, 1, 65535));
   s.server = true;
+  if (s.xdp && members > 1)
+    throw ConfigError("raweth: mode=xdp serves one receive queue with one worker; start clio-mn with --workers 1");
   s.member = member;
   s.members = members;
   s.locator = "raweth:mac=" + mac_text(s.iface.mac) + ",port=" + std::to_string(s.port);

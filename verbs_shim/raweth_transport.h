@@ -15,7 +15,12 @@
 //                      does not fill waits up to block_ms), v2 hands over each frame at once
 //   block_ms=<n>       [1] v3 only: longest wait before a partly filled block is handed over
 //   poll=busy|sleep    [busy] sleep: wait() sleeps in poll(2) until the ring has a frame
-//   mtu=<bytes>        [interface MTU - 8, at most 9000] largest datagram
+//   mtu=<bytes>        [interface MTU - 8, at most 9000; 3810 with mode=xdp] largest datagram
+//   mode=packet|xdp    [packet] xdp: an AF_XDP socket on one receive queue, fed by a small XDP
+//                      program that takes Clio frames for our port and passes all else to the
+//                      kernel (root; one worker per interface; the NIC must steer our frames to
+//                      that queue, e.g. a single queue, or an ethtool rule)
+//   queue=<n>          [0] mode=xdp: the receive queue
 // Several MN workers share one port: the kernel spreads frames over their sockets (a fanout
 // group) by a hash of the sender's MAC and port, so a client's frames, retransmissions
 // included, always meet the same worker. A client's port is an ephemeral UDP port that it keeps
@@ -77,13 +82,23 @@ class RawEthTransport final : public Transport {
 
   /// "aa:bb:cc:dd:ee:ff"
   static std::string mac_text(const uint8_t mac[6]);
+  /// Largest frame an AF_XDP chunk carries.
+  static uint32_t xdp_max_frame();
 
- /// Everything set-up decided (raweth_transport.cc).
+  /// Everything set-up decided (raweth_transport.cc).
   struct Setup;
+  /// The AF_XDP socket, its rings and program (raweth_xdp.cc).
+  struct Xdp;
 
  private:
   explicit RawEthTransport(const Setup& s);
 
+  void open_xdp(uint32_t queue, uint16_t port, const std::string& what);
+  void close_xdp();
+  size_t rx_xdp(std::span<PacketView> out);
+  size_t tx_xdp(std::span<const TxItem> items);
+  void release_xdp(std::span<const PacketView> pkts);
+  void wait_xdp(uint64_t timeout_ns);
   size_t rx_v2(std::span<PacketView> out);
   size_t rx_v3(std::span<PacketView> out);
   /// Checks one received frame; fills `v` (data, from) when it is a Clio datagram for us.
@@ -99,6 +114,7 @@ class RawEthTransport final : public Transport {
   std::string locator_;
   std::string member_locator_;
   uint64_t dropped_ = 0;
+  Xdp* xdp_ = nullptr;  ///< mode=xdp: owned (close_xdp)
 
   // The receive ring, as mapped. v2: `frames_` frames of `frame_bytes_`; v3: `blocks_` blocks.
   std::byte* ring_ = nullptr;

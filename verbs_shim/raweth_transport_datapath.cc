@@ -25,6 +25,7 @@ void give_back(volatile uint32_t* s) {
 }  // namespace
 
 size_t RawEthTransport::tx_burst(std::span<const TxItem> items) {
+  if (xdp_ != nullptr) return tx_xdp(items);
   size_t done = 0;
   mmsghdr msgs[kBurst];
   iovec iovs[3 * kBurst];
@@ -93,6 +94,7 @@ bool RawEthTransport::accept(const std::byte* frame, uint32_t len, PacketView* v
 }
 
 size_t RawEthTransport::rx_burst(std::span<PacketView> out) {
+  if (xdp_ != nullptr) return rx_xdp(out);
   return v3_ ? rx_v3(out) : rx_v2(out);
 }
 
@@ -165,6 +167,7 @@ size_t RawEthTransport::rx_v3(std::span<PacketView> out) {
 }
 
 void RawEthTransport::release(std::span<const PacketView> pkts) {
+  if (xdp_ != nullptr) return release_xdp(pkts);
   for (const PacketView& v : pkts) {
     const auto i = static_cast<uint32_t>(v.token);
     if (!v3_) {
@@ -180,6 +183,7 @@ void RawEthTransport::release(std::span<const PacketView> pkts) {
 
 void RawEthTransport::wait(uint64_t timeout_ns) {
   if (!sleep_ || timeout_ns == 0) return;
+  if (xdp_ != nullptr) return wait_xdp(timeout_ns);
   pollfd p{fd_, POLLIN, 0};
   timespec ts;
   ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000u);
