@@ -27,6 +27,9 @@ for b in mn/clio-mn bench/rw_latency bench/rw_throughput; do
 done
 
 export CLIO_NETNS_PREFIX=${CLIO_NETNS_PREFIX:-clio-bench}
+# rw_latency pins itself to CPU 0; the MN's worker gets the last CPU, so that two busy pollers
+# never share a core.
+mn_cpu=$(($(nproc) - 1))
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -43,7 +46,7 @@ start() {
   local name=$1 listen=$2 line
   mkfifo "$work/$name"
   scripts/netns.sh exec mn "$build/mn/clio-mn" --listen "$listen" --memory 1G --page-size 4M \
-    --workers 1 --log-level warn >"$work/$name" 2>"$work/$name.err" &
+    --workers 1 --cpus "$mn_cpu" --log-level warn >"$work/$name" 2>"$work/$name.err" &
   pids+=($!)
   exec {fd}<"$work/$name"
   if ! read -r -t 30 line <&$fd || [[ $line != "clio-mn: serving "* ]]; then
