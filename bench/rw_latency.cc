@@ -3,6 +3,10 @@
 // with the same packet shapes (a 72-byte request, a reply of header + size bytes), echoed by a
 // busy-polling thread with the same UDP backend, no Clio protocol.
 //
+// With --rdma HOST:PORT (builds with libibverbs), the same sizes are also measured as one-sided
+// RDMA READ and WRITE on an RC queue pair against clio-rdma-server: the baseline whose server
+// CPU does nothing, in rows with transport "rdma-rc" next to the Clio rows.
+//
 // One client thread on CPU 0, the memory node's worker on the last CPU; operations go to random
 // size-aligned offsets in a 64 MiB region whose pages are backed before measuring.
 #include <boost/program_options.hpp>
@@ -24,6 +28,9 @@
 #include "common/rng.h"
 #include "common/wire.h"
 #include "verbs_shim/registry.h"
+#if CLIO_HAVE_VERBS
+#include "verbs_shim/rdma_rc.h"
+#endif
 
 namespace po = boost::program_options;
 using namespace clio;
@@ -99,6 +106,71 @@ std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint6
   return out;
 }
 
+#if CLIO_HAVE_VERBS
+/// One-sided RDMA READ/WRITE rows against clio-rdma-server. `spec`: HOST:PORT[,dev=N][,gid=I]
+/// [,ibport=P]. Returns 0, or the exit code after printing why.
+int rdma_rows(const std::string& spec, const std::vector<uint32_t>& sizes, uint64_t ops, bench::Report* report) {
+  const std::vector<std::string> parts = bench::split_list(spec);
+  const size_t colon = parts.empty() ? std::string::npos : parts[0].rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "rw_latency: --rdma '" << spec << "': expected HOST:PORT[,dev=NAME][,gid=N]\n";
+    return 2;
+  }
+  const std::string host = parts[0].substr(0, colon);
+  const unsigned long port = std::strtoul(parts[0].c_str() + colon + 1, nullptr, 10);
+  net::RcClient::Options o;
+  for (size_t i = 1; i < parts.size(); ++i) {
+    const size_t eq = parts[i].find('=');
+    const std::string k = parts[i].substr(0, eq), v = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    if (k == "dev") {
+      o.device.dev = v;
+    } else if (k == "gid") {
+      o.device.gid = std::atoi(v.c_str());
+    } else if (k == "ibport") {
+      o.device.ibport = static_cast<uint8_t>(std::atoi(v.c_str()));
+    } else {
+      std::cerr << "rw_latency: --rdma: unknown key '" << k << "' (dev=, gid=, ibport=)\n";
+      return 2;
+    }
+  }
+  if (port == 0 || port > 65535) {
+    std::cerr << "rw_latency: --rdma '" << spec << "': bad port\n";
+    return 2;
+  }
+  std::unique_ptr<net::RcClient> rc;
+  try {
+    rc = net::RcClient::connect(host, static_cast<uint16_t>(port), o);
+  } catch (const Error& e) {
+    std::cerr << "rw_latency: --rdma: " << e.what() << "\n";
+    return 1;
+  }
+  pin_to_cpu(0);
+  const uint64_t region = std::min(kRegion, rc->remote_bytes());
+  std::vector<std::byte> buf(65536, std::byte{1});
+  Rng rng(11);
+  for (uint32_t size : sizes) {
+    if (size > region) continue;
+    std::vector<uint64_t> where(ops);
+    for (auto& w : where) w = rng.below(region / size) * size;
+    auto check = [&](int r) {
+      if (r != 0) std::fprintf(stderr, "rw_latency: rdma-rc: %s\n", rc->last_error().c_str());
+      return r == 0;
+    };
+    auto rd = [&](uint64_t i) { return check(rc->read(where[i], buf.data(), size)); };
+    auto wr = [&](uint64_t i) { return check(rc->write(where[i], buf.data(), size)); };
+    time_ops(std::min<uint64_t>(ops, 2000), rd);  // warm-up
+    const Measured r = time_ops(ops, rd);
+    const Measured w = time_ops(ops, wr);
+    const std::string mn = parts[0];
+    report->add(bench::Row().set("transport", "rdma-rc").set("mn", mn).set("op", "rread").set("size", uint64_t{size})
+                    .latency(r.ns).set("ops_per_s", r.ops_per_s).set("mb_per_s", r.ops_per_s * size / 1e6));
+    report->add(bench::Row().set("transport", "rdma-rc").set("mn", mn).set("op", "rwrite").set("size", uint64_t{size})
+                    .latency(w.ns).set("ops_per_s", w.ops_per_s).set("mb_per_s", w.ops_per_s * size / 1e6));
+  }
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -115,7 +187,10 @@ int main(int argc, char** argv) {
       "sizes", po::value(&sizes_arg)->default_value("16,64,256,1024,4096"), "bytes per operation")(
       "ops", po::value(&ops), "operations per size and kind (default 100000, 20000 with --quick)")(
       "page-size", po::value(&page)->default_value(uint64_t{4} << 20), "embedded MN's page size")(
-      "no-floor", "skip the raw UDP ping-pong");
+      "no-floor", "skip the raw UDP ping-pong")(
+      "rdma", po::value<std::string>(),
+      "also measure one-sided RDMA READ/WRITE (RC) against clio-rdma-server at "
+      "HOST:PORT[,dev=NAME][,gid=N][,ibport=P] (rows with transport rdma-rc; --mn '' for these alone)");
   po::variables_map vm;
   if (int rc = bench::parse_options("rw_latency", argc, argv, opts, &vm, net::transports_help()); rc >= 0)
     return rc;
@@ -177,6 +252,15 @@ int main(int argc, char** argv) {
     if (target->transport() == "udp") have_udp = true;
     std::fprintf(stderr, "%s: %llu retransmissions\n", how.c_str(),
                  static_cast<unsigned long long>(c->counters().retransmissions));
+  }
+  if (vm.count("rdma")) {
+#if CLIO_HAVE_VERBS
+    if (int rc = rdma_rows(vm["rdma"].as<std::string>(), sizes, ops, &report); rc != 0) return rc;
+#else
+    std::cerr << "rw_latency: --rdma needs the verbs backend, which this build lacks "
+                 "(apt-get install libibverbs-dev rdma-core, then reconfigure)\n";
+    return 2;
+#endif
   }
   if (have_udp && !vm.count("no-floor")) {
     const auto floor = udp_floor(sizes, ops, cpus - 1);

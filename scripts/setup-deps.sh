@@ -10,6 +10,8 @@ packages=(
   libboost-program-options-dev                      # command-line options
   libibverbs-dev rdma-core ibverbs-providers        # the verbs backend compiles everywhere
   iproute2                                          # scripts/netns.sh (the netns test)
+  ibverbs-utils                                     # ibv_devices for scripts/rxe-setup.sh
+  qemu-system-x86 debootstrap debian-archive-keyring zstd cpio kmod   # scripts/rxe-vm.sh
 )
 
 missing=()

@@ -2,7 +2,10 @@
 # Builds the project and runs its tests, from a fresh Debian 12 machine:
 #   1. installs missing packages (scripts/setup-deps.sh);
 #   2. builds everything (library, daemon, benchmarks, tests) in build/ and runs every ctest
-#      suite except those labelled `hw` (they need an RDMA device);
+#      suite except those labelled `hw` (they need an RDMA device) and `vm`; the `netns` test
+#      builds three hosts in network namespaces (root);
+#   2b. runs the `vm` test on its own: the `hw` suite and a short verbs benchmark inside a qemu
+#      VM with soft-RoCE (scripts/rxe-vm.sh; the image is built once into build/rxe-vm);
 #   3. builds the concurrency tests, the MN protocol tests (server, dedup, transports) and the
 #      asynchronous client tests (threads sharing a client) with ThreadSanitizer (build-tsan/)
 #      and runs them;
@@ -23,7 +26,9 @@ step "build (build/)"
 cmake -S . -B build -G Ninja -DCLIO_WERROR=$werror >/dev/null
 cmake --build build -j$jobs
 step "tests"
-ctest --test-dir build -j$jobs --output-on-failure --no-tests=error -LE hw
+ctest --test-dir build -j$jobs --output-on-failure --no-tests=error -LE 'hw|vm'
+step "soft-RoCE VM: the hw tests and a verbs benchmark (build/rxe-vm/)"
+ctest --test-dir build --output-on-failure -L vm
 
 step "ThreadSanitizer (build-tsan/)"
 cmake -S . -B build-tsan -G Ninja -DCLIO_SANITIZE=thread -DCLIO_WERROR=$werror \

@@ -3,6 +3,9 @@
 #include "verbs_shim/inproc_transport.h"
 #include "verbs_shim/raweth_transport.h"
 #include "verbs_shim/udp_transport.h"
+#if CLIO_HAVE_VERBS
+#include "verbs_shim/verbs_transport.h"
+#endif
 
 namespace clio::net {
 namespace {
@@ -25,6 +28,14 @@ std::unique_ptr<Transport> listen_raweth(const Locator& l, unsigned m, unsigned 
 std::unique_ptr<Transport> connect_raweth(const Locator& l, Endpoint* s) {
   return RawEthTransport::connect(l, s);
 }
+#if CLIO_HAVE_VERBS
+std::unique_ptr<Transport> listen_verbs(const Locator& l, unsigned m, unsigned n) {
+  return VerbsTransport::listen(l, m, n);
+}
+std::unique_ptr<Transport> connect_verbs(const Locator& l, Endpoint* s) {
+  return VerbsTransport::connect(l, s);
+}
+#endif
 
 const Backend kBackends[] = {
     {"inproc", "in-process rings with a fault injector (tests, the embedded default)",
@@ -36,6 +47,11 @@ const Backend kBackends[] = {
     {"raweth", "raw Ethernet frames (EtherType 0x88B5) over AF_PACKET with a mapped receive ring",
      "if=, mac= (the server's, to connect), port=, ring=v2|v3, block_ms=, poll=busy|sleep, mtu=",
      &listen_raweth, &connect_raweth},
+#if CLIO_HAVE_VERBS
+    {"verbs", "RDMA UD queue pairs (libibverbs; InfiniBand, RoCE, soft-RoCE), endpoints exchanged over UDP",
+     "dev=, gid=, ibport=, host=, bind=, port=, poll=busy|event, mtu=, rx=, tx=, inline=, ah_cache=, timeout_ms=",
+     &listen_verbs, &connect_verbs},
+#endif
 };
 
 const Backend& backend_for(const Locator& l) {

@@ -1,0 +1,573 @@
+// The RDMA RC baseline: connection set-up over TCP, the client's one-sided operations, the
+// server's accept loop.
+#include "verbs_shim/rdma_rc.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/mapped_memory.h"
+#include "verbs_shim/verbs_device.h"
+#include "verbs_shim/verbs_raii.h"
+
+namespace clio::net {
+namespace {
+
+/// The set-up message, one each way. Little-endian, copied as it is.
+struct RcHello {
+  uint32_t magic;     ///< kRcMagic
+  uint16_t version;   ///< kRcVersion
+  uint16_t lid;       ///< the sender port's LID (0 on RoCE)
+  uint32_t qpn;       ///< the sender's RC QP number
+  uint32_t psn;       ///< the first packet sequence number it sends (24 bits)
+  uint8_t gid[16];    ///< the sender's GID
+  uint8_t mtu;        ///< the sender port's active MTU (enum ibv_mtu)
+  uint8_t rd_atomic;  ///< client: its read/atomic initiator depth; server: its responder depth
+  uint16_t reserved;  ///< zero
+  uint32_t rkey;      ///< server: the memory's rkey
+  uint64_t addr;      ///< server: the memory's address
+  uint64_t length;    ///< server: the memory's length in bytes
+};
+static_assert(sizeof(RcHello) == 56);
+static_assert(offsetof(RcHello, gid) == 16 && offsetof(RcHello, rkey) == 36 &&
+              offsetof(RcHello, addr) == 40);
+static_assert(std::endian::native == std::endian::little);
+constexpr uint32_t kRcMagic = 0x43524C43;  // "CLRC"
+constexpr uint16_t kRcVersion = 1;
+
+// RC retry attributes: generous, because soft-RoCE under emulation is slow to answer.
+constexpr uint8_t kAckTimeout = 18;  // 4.096 us * 2^18 = about 1.07 s per try
+constexpr uint8_t kRetryCount = 7;
+constexpr uint8_t kRnrRetry = 7;  // 7 = retry forever on receiver-not-ready
+constexpr uint8_t kMinRnrTimer = 12;
+constexpr uint8_t kMaxRdAtomic = 16;
+constexpr uint8_t kHopLimit = 64;
+
+TransportError sys_error(const std::string& what, const char* call) {
+  const int e = errno;
+  return TransportError("rdma-rc " + what + ": " + call + ": " + std::strerror(e) + " (errno " +
+                        std::to_string(e) + ")");
+}
+
+uint32_t random_psn() {
+  uint32_t v = 0;
+  if (getrandom(&v, sizeof v, 0) != sizeof v) v = static_cast<uint32_t>(now_ns());
+  return v & 0xFFFFFF;
+}
+
+/// Reads or writes exactly n bytes before deadline_ns; false on EOF, error or timeout.
+bool io_all(int fd, void* buf, size_t n, bool writing, uint64_t deadline_ns) {
+  auto* p = static_cast<std::byte*>(buf);
+  while (n != 0) {
+    const uint64_t now = now_ns();
+    if (now >= deadline_ns) {
+      errno = ETIMEDOUT;
+      return false;
+    }
+    pollfd pf{fd, static_cast<short>(writing ? POLLOUT : POLLIN), 0};
+    const int r = poll(&pf, 1, static_cast<int>((deadline_ns - now + 999'999) / 1'000'000));
+    if (r < 0 && errno != EINTR) return false;
+    if (r <= 0) continue;
+    const ssize_t k =
+        writing ? send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, p, n, MSG_DONTWAIT);
+    if (k == 0) {
+      errno = ECONNRESET;
+      return false;
+    }
+    if (k < 0) {
+      if (errno == EAGAIN || errno == EINTR) continue;
+      return false;
+    }
+    p += k;
+    n -= static_cast<size_t>(k);
+  }
+  return true;
+}
+
+VerbsQp make_rc_qp(const VerbsPort& port, ibv_pd* pd, ibv_cq* cq, uint32_t send_wr,
+                   uint32_t inline_bytes, uint32_t* max_inline) {
+  ibv_qp_init_attr qa{};
+  qa.send_cq = cq;
+  qa.recv_cq = cq;
+  qa.qp_type = IBV_QPT_RC;
+  qa.sq_sig_all = 0;
+  qa.cap.max_send_wr = send_wr;
+  qa.cap.max_recv_wr = 1;  // one-sided operations consume no receives
+  qa.cap.max_send_sge = 1;
+  qa.cap.max_recv_sge = 1;
+  qa.cap.max_inline_data = inline_bytes;
+  VerbsQp qp;
+  try {
+    qp = make_qp(pd, &qa, port.device());
+  } catch (const TransportError&) {
+    if (inline_bytes == 0) throw;
+    qa.cap.max_inline_data = 0;
+    qp = make_qp(pd, &qa, port.device());
+  }
+  if (max_inline != nullptr) *max_inline = qa.cap.max_inline_data;
+  return qp;
+}
+
+RcHello local_hello(const VerbsPort& port, const ibv_qp* qp, uint32_t psn, uint8_t rd_atomic) {
+  RcHello h{};
+  h.magic = kRcMagic;
+  h.version = kRcVersion;
+  h.lid = port.ethernet() ? 0 : port.lid();
+  h.qpn = qp->qp_num;
+  h.psn = psn;
+  std::memcpy(h.gid, port.gid().raw, sizeof h.gid);
+  h.mtu = static_cast<uint8_t>(port.active_mtu());
+  h.rd_atomic = rd_atomic;
+  return h;
+}
+
+/// RESET -> INIT -> RTR -> RTS toward `remote`.
+void connect_rc_qp(ibv_qp* qp, const VerbsPort& port, int access, uint32_t psn,
+                   uint8_t initiator_depth, uint8_t responder_depth, const RcHello& remote) {
+  const std::string& dev = port.device();
+  ibv_qp_attr a{};
+  a.qp_state = IBV_QPS_INIT;
+  a.pkey_index = 0;
+  a.port_num = port.port_num();
+  a.qp_access_flags = static_cast<unsigned>(access);
+  if (const int rc = ibv_modify_qp(
+          qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
+    throw verbs_error(dev, "ibv_modify_qp(RC, INIT)", rc);
+
+  a = ibv_qp_attr{};
+  a.qp_state = IBV_QPS_RTR;
+  a.path_mtu = std::min(port.active_mtu(), static_cast<ibv_mtu>(remote.mtu));
+  a.dest_qp_num = remote.qpn;
+  a.rq_psn = remote.psn;
+  a.max_dest_rd_atomic = responder_depth;
+  a.min_rnr_timer = kMinRnrTimer;
+  a.ah_attr.port_num = port.port_num();
+  a.ah_attr.dlid = remote.lid;
+  static constexpr uint8_t kZero[16] = {};
+  if (std::memcmp(remote.gid, kZero, sizeof kZero) != 0) {
+    a.ah_attr.is_global = 1;
+    std::memcpy(a.ah_attr.grh.dgid.raw, remote.gid, sizeof remote.gid);
+    a.ah_attr.grh.sgid_index = static_cast<uint8_t>(port.gid_index());
+    a.ah_attr.grh.hop_limit = kHopLimit;
+  }
+  if (const int rc =
+          ibv_modify_qp(qp, &a,
+                        IBV_QP_STATE | IBV_QP_AV | IBV_QP_PATH_MTU | IBV_QP_DEST_QPN |
+                            IBV_QP_RQ_PSN | IBV_QP_MAX_DEST_RD_ATOMIC | IBV_QP_MIN_RNR_TIMER)) {
+    ibv_gid g;
+    std::memcpy(g.raw, remote.gid, sizeof g.raw);
+    throw verbs_error(dev,
+                      "ibv_modify_qp(RC, RTR) toward " + gid_text(g) + " from gid=" +
+                          std::to_string(port.gid_index()) + " (\"Failed to modify QP to RTR\")",
+                      rc, gid_hint(dev, port.port_num(), port.gid_index()));
+  }
+
+  a = ibv_qp_attr{};
+  a.qp_state = IBV_QPS_RTS;
+  a.timeout = kAckTimeout;
+  a.retry_cnt = kRetryCount;
+  a.rnr_retry = kRnrRetry;
+  a.sq_psn = psn;
+  a.max_rd_atomic = initiator_depth;
+  if (const int rc = ibv_modify_qp(qp, &a,
+                                   IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT |
+                                       IBV_QP_RNR_RETRY | IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
+    throw verbs_error(dev, "ibv_modify_qp(RC, RTS)", rc);
+}
+
+uint8_t depth(int device_limit) {
+  return static_cast<uint8_t>(std::clamp(device_limit, 1, static_cast<int>(kMaxRdAtomic)));
+}
+
+}  // namespace
+
+// --- Client ------------------------------------------------------------------------------------
+
+struct RcClient::Impl {
+  // Creation order; they die in reverse (QP first, context last).
+  VerbsPort port;
+  VerbsPd pd;
+  std::unique_ptr<MappedMemory> mem;  ///< bounce buffer: read targets, large writes, atomic results
+  VerbsMr mr;
+  VerbsCq cq;
+  VerbsQp qp;
+  int fd = -1;
+  uint64_t remote_addr = 0;
+  uint64_t remote_len = 0;
+  uint32_t rkey = 0;
+  uint32_t max_inline = 0;
+  uint32_t max_bytes = 0;
+  uint64_t timeout_ns = 0;
+  uint64_t seq = 0;
+  bool atomics = false;
+  std::string where;
+  std::string last_error;
+
+  explicit Impl(VerbsPort p) : port(std::move(p)) {}
+  ~Impl() {
+    if (fd >= 0) close(fd);
+  }
+
+  int fail(const char* what, const char* why, int rc) {
+    last_error = std::string(what) + ": " + why;
+    return rc;
+  }
+
+  /// Posts `wr` signalled and polls until its completion.
+  int post_and_wait(ibv_send_wr& wr, const char* what) {
+    wr.wr_id = ++seq;
+    wr.send_flags |= IBV_SEND_SIGNALED;
+    ibv_send_wr* bad = nullptr;
+    if (const int rc = ibv_post_send(qp.get(), &wr, &bad))
+      return fail(what, std::strerror(rc), -(rc > 0 ? rc : EIO));
+    ibv_wc wc;
+    uint64_t deadline = 0;
+    for (uint32_t spins = 1;; ++spins) {
+      const int n = ibv_poll_cq(cq.get(), 1, &wc);
+      if (n < 0) [[unlikely]]
+        return fail(what, "ibv_poll_cq failed", -EIO);
+      if (n == 1) {
+        if (wc.wr_id != seq) [[unlikely]]
+          continue;  // the late completion of an operation that timed out
+        break;
+      }
+      if ((spins & 1023) == 0) [[unlikely]] {  // read the clock rarely
+        const uint64_t now = now_ns();
+        if (deadline == 0) deadline = now + timeout_ns;
+        if (now > deadline) return fail(what, "no completion within the timeout", -ETIMEDOUT);
+      }
+    }
+    if (wc.status != IBV_WC_SUCCESS) [[unlikely]]
+      return fail(what, ibv_wc_status_str(wc.status), -EIO);
+    return 0;
+  }
+
+  bool in_range(uint64_t offset, uint64_t len) const {
+    return len <= max_bytes && offset <= remote_len && len <= remote_len - offset;
+  }
+};
+
+RcClient::RcClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RcClient::~RcClient() = default;
+
+std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tcp_port,
+                                            const Options& o) {
+  auto impl = std::make_unique<Impl>(VerbsPort::open(o.device.dev, o.device.ibport, o.device.gid));
+  Impl& c = *impl;
+  const std::string& dev = c.port.device();
+  c.where = host + ":" + std::to_string(tcp_port);
+  c.timeout_ns = o.timeout_ms * 1'000'000;
+  c.max_bytes = std::max<uint32_t>(o.max_bytes, 8);
+  c.atomics = c.port.device_attr().atomic_cap != IBV_ATOMIC_NONE;
+  c.pd = make_pd(c.port.context(), dev);
+  c.mem = std::make_unique<MappedMemory>(c.max_bytes, false, "rdma-rc bounce buffer");
+  c.mr = make_mr(c.pd.get(), c.mem->data(), c.mem->size(), IBV_ACCESS_LOCAL_WRITE, dev);
+  c.cq = make_cq(c.port.context(), 16, nullptr, dev);
+  c.qp = make_rc_qp(c.port, c.pd.get(), c.cq.get(), 16, 256, &c.max_inline);
+
+  // TCP connection, with a deadline on connect as on the exchange.
+  const uint64_t deadline = now_ns() + c.timeout_ns;
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (const int rc = getaddrinfo(host.c_str(), std::to_string(tcp_port).c_str(), &hints, &res);
+      rc != 0)
+    throw TransportError("rdma-rc: cannot resolve host '" + host + "': " + gai_strerror(rc));
+  c.fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (c.fd < 0) {
+    freeaddrinfo(res);
+    throw sys_error(c.where, "socket");
+  }
+  const int crc = ::connect(c.fd, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  if (crc != 0) {
+    if (errno != EINPROGRESS) throw sys_error(c.where, "connect");
+    pollfd pf{c.fd, POLLOUT, 0};
+    const int r = poll(&pf, 1, static_cast<int>(o.timeout_ms));
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (r <= 0)
+      err = r == 0 ? ETIMEDOUT : errno;
+    else
+      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      errno = err;
+      throw sys_error(c.where + " (is clio-rdma-server running there?)", "connect");
+    }
+  }
+  const int one = 1;
+  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+
+  const uint32_t psn = random_psn();
+  const uint8_t initiator = depth(c.port.device_attr().max_qp_init_rd_atom);
+  RcHello mine = local_hello(c.port, c.qp.get(), psn, initiator);
+  RcHello theirs{};
+  if (!io_all(c.fd, &mine, sizeof mine, true, deadline)) throw sys_error(c.where, "send(hello)");
+  if (!io_all(c.fd, &theirs, sizeof theirs, false, deadline))
+    throw sys_error(c.where, "recv(hello)");
+  if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
+    throw TransportError("rdma-rc " + c.where +
+                         ": the answer is not from clio-rdma-server (bad magic or version)");
+  c.remote_addr = theirs.addr;
+  c.remote_len = theirs.length;
+  c.rkey = theirs.rkey;
+  connect_rc_qp(c.qp.get(), c.port, 0, psn, std::min(initiator, theirs.rd_atomic), 1, theirs);
+  std::unique_ptr<RcClient> client(new RcClient(std::move(impl)));
+  CLIO_LOG(DEBUG, "rdma-rc", "connected: %s, inline %u", client->describe().c_str(),
+           client->max_inline());
+  return client;
+}
+
+int RcClient::read(uint64_t offset, void* dst, uint32_t len) {
+  Impl& c = *impl_;
+  if (!c.in_range(offset, len)) return c.fail("RDMA READ", "out of range", -EINVAL);
+  if (len == 0) return 0;
+  ibv_sge sge{reinterpret_cast<uint64_t>(c.mem->data()), len, c.mr->lkey};
+  ibv_send_wr wr{};
+  wr.opcode = IBV_WR_RDMA_READ;
+  wr.sg_list = &sge;
+  wr.num_sge = 1;
+  wr.wr.rdma.remote_addr = c.remote_addr + offset;
+  wr.wr.rdma.rkey = c.rkey;
+  if (const int rc = c.post_and_wait(wr, "RDMA READ")) return rc;
+  std::memcpy(dst, c.mem->data(), len);
+  return 0;
+}
+
+int RcClient::write(uint64_t offset, const void* src, uint32_t len) {
+  Impl& c = *impl_;
+  if (!c.in_range(offset, len)) return c.fail("RDMA WRITE", "out of range", -EINVAL);
+  if (len == 0) return 0;
+  ibv_sge sge;
+  ibv_send_wr wr{};
+  if (len <= c.max_inline) {
+    sge = ibv_sge{reinterpret_cast<uint64_t>(src), len, 0};  // copied at post time
+    wr.send_flags = IBV_SEND_INLINE;
+  } else {
+    std::memcpy(c.mem->data(), src, len);
+    sge = ibv_sge{reinterpret_cast<uint64_t>(c.mem->data()), len, c.mr->lkey};
+  }
+  wr.opcode = IBV_WR_RDMA_WRITE;
+  wr.sg_list = &sge;
+  wr.num_sge = 1;
+  wr.wr.rdma.remote_addr = c.remote_addr + offset;
+  wr.wr.rdma.rkey = c.rkey;
+  return c.post_and_wait(wr, "RDMA WRITE");
+}
+
+namespace {
+int atomic_op(RcClient::Impl& c, ibv_wr_opcode op, const char* what, uint64_t offset,
+              uint64_t compare_add, uint64_t swap, uint64_t* old) {
+  if (!c.atomics) return c.fail(what, "the device has no atomics", -EOPNOTSUPP);
+  if (!c.in_range(offset, 8) || offset % 8 != 0)
+    return c.fail(what, "out of range or not 8-byte aligned", -EINVAL);
+  ibv_sge sge{reinterpret_cast<uint64_t>(c.mem->data()), 8, c.mr->lkey};
+  ibv_send_wr wr{};
+  wr.opcode = op;
+  wr.sg_list = &sge;
+  wr.num_sge = 1;
+  wr.wr.atomic.remote_addr = c.remote_addr + offset;
+  wr.wr.atomic.compare_add = compare_add;
+  wr.wr.atomic.swap = swap;
+  wr.wr.atomic.rkey = c.rkey;
+  if (const int rc = c.post_and_wait(wr, what)) return rc;
+  std::memcpy(old, c.mem->data(), 8);
+  return 0;
+}
+}  // namespace
+
+int RcClient::cas(uint64_t offset, uint64_t expected, uint64_t desired, uint64_t* old) {
+  return atomic_op(*impl_, IBV_WR_ATOMIC_CMP_AND_SWP, "RDMA CAS", offset, expected, desired, old);
+}
+
+int RcClient::faa(uint64_t offset, uint64_t add, uint64_t* old) {
+  return atomic_op(*impl_, IBV_WR_ATOMIC_FETCH_AND_ADD, "RDMA FAA", offset, add, 0, old);
+}
+
+uint64_t RcClient::remote_bytes() const { return impl_->remote_len; }
+uint32_t RcClient::max_inline() const { return impl_->max_inline; }
+const std::string& RcClient::last_error() const { return impl_->last_error; }
+
+std::string RcClient::describe() const {
+  const Impl& c = *impl_;
+  return c.port.device() + " gid=" + std::to_string(c.port.gid_index()) +
+         " mtu=" + std::to_string(c.port.active_mtu_bytes()) + " -> " + c.where + " (" +
+         std::to_string(c.remote_len >> 20) + " MiB)";
+}
+
+// --- Server ------------------------------------------------------------------------------------
+
+struct RcServer::Impl {
+  struct Conn {
+    int fd = -1;
+    VerbsQp qp;
+    std::string peer;
+  };
+  // Creation order; they die in reverse (the clients' QPs first, context last).
+  VerbsPort port;
+  VerbsPd pd;
+  std::unique_ptr<MappedMemory> mem;
+  VerbsMr mr;
+  VerbsCq cq;  ///< shared by every client QP; one-sided operations complete nothing here
+  std::vector<Conn> conns;
+  int listen_fd = -1;
+  int stop_fd = -1;
+  uint16_t bound_port = 0;
+  uint8_t responder_depth = 1;
+
+  explicit Impl(VerbsPort p) : port(std::move(p)) {}
+  ~Impl() {
+    for (Conn& c : conns) close(c.fd);
+    if (listen_fd >= 0) close(listen_fd);
+    if (stop_fd >= 0) close(stop_fd);
+  }
+
+  void admit(int fd, const std::string& peer) {
+    Conn conn;
+    conn.fd = fd;
+    conn.peer = peer;
+    const uint64_t deadline = now_ns() + 10'000'000'000ull;
+    RcHello theirs{};
+    if (!io_all(fd, &theirs, sizeof theirs, false, deadline)) throw sys_error(peer, "recv(hello)");
+    if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
+      throw TransportError("rdma-rc " + peer + ": not a clio RC client (bad magic or version)");
+    conn.qp = make_rc_qp(port, pd.get(), cq.get(), 1, 0, nullptr);
+    const uint32_t psn = random_psn();
+    const uint8_t their_depth = std::max<uint8_t>(1, theirs.rd_atomic);
+    connect_rc_qp(conn.qp.get(), port,
+                  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
+                      IBV_ACCESS_REMOTE_ATOMIC,
+                  psn, 1, std::min(responder_depth, their_depth), theirs);
+    RcHello mine = local_hello(port, conn.qp.get(), psn, responder_depth);
+    mine.rkey = mr->rkey;
+    mine.addr = reinterpret_cast<uint64_t>(mem->data());
+    mine.length = mem->size();
+    if (!io_all(fd, &mine, sizeof mine, true, deadline)) throw sys_error(peer, "send(hello)");
+    CLIO_LOG(INFO, "rdma-rc", "client %s: qpn %u <-> our qpn %u", peer.c_str(), theirs.qpn,
+             conn.qp->qp_num);
+    conns.push_back(std::move(conn));
+  }
+};
+
+RcServer::RcServer(const Options& o)
+    : impl_(std::make_unique<Impl>(VerbsPort::open(o.device.dev, o.device.ibport, o.device.gid))) {
+  Impl& s = *impl_;
+  const std::string& dev = s.port.device();
+  s.responder_depth = depth(s.port.device_attr().max_qp_rd_atom);
+  s.pd = make_pd(s.port.context(), dev);
+  s.mem = std::make_unique<MappedMemory>(o.memory_bytes, false, "rdma-rc server memory");
+  s.mr = make_mr(s.pd.get(), s.mem->data(), s.mem->size(),
+                 IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
+                     IBV_ACCESS_REMOTE_ATOMIC,
+                 dev);
+  s.cq = make_cq(s.port.context(), 16, nullptr, dev);
+
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
+  addrinfo* res = nullptr;
+  if (const int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &res);
+      rc != 0)
+    throw TransportError("rdma-rc: cannot resolve host '" + o.host + "': " + gai_strerror(rc));
+  const std::string where = o.host + ":" + std::to_string(o.port);
+  s.listen_fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s.listen_fd < 0) {
+    freeaddrinfo(res);
+    throw sys_error(where, "socket");
+  }
+  const int one = 1;
+  setsockopt(s.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  const int brc = bind(s.listen_fd, res->ai_addr, res->ai_addrlen);
+  freeaddrinfo(res);
+  if (brc != 0) throw sys_error(where, "bind");
+  if (::listen(s.listen_fd, 64) != 0) throw sys_error(where, "listen");
+  sockaddr_storage bound{};
+  socklen_t blen = sizeof bound;
+  getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&bound), &blen);
+  s.bound_port =
+      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
+                                        : reinterpret_cast<sockaddr_in&>(bound).sin_port);
+  s.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (s.stop_fd < 0) throw sys_error(where, "eventfd");
+}
+
+RcServer::~RcServer() = default;
+
+uint16_t RcServer::port() const { return impl_->bound_port; }
+size_t RcServer::clients() const { return impl_->conns.size(); }
+
+std::string RcServer::describe() const {
+  const Impl& s = *impl_;
+  return "dev=" + s.port.device() + ",gid=" + std::to_string(s.port.gid_index()) +
+         ",port=" + std::to_string(s.bound_port) + ",memory=" + std::to_string(s.mem->size());
+}
+
+void RcServer::stop() {
+  const uint64_t one = 1;
+  // write(2) is async-signal-safe; a full counter (impossible here) would only mean "already
+  // stopping".
+  [[maybe_unused]] const ssize_t n = write(impl_->stop_fd, &one, sizeof one);
+}
+
+void RcServer::run() {
+  Impl& s = *impl_;
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    fds.push_back({s.stop_fd, POLLIN, 0});
+    fds.push_back({s.listen_fd, POLLIN, 0});
+    for (const Impl::Conn& c : s.conns) fds.push_back({c.fd, POLLIN, 0});
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      throw sys_error("server", "poll");
+    }
+    if (fds[0].revents != 0) return;
+    // Departed clients first (indices in fds match conns before any change).
+    for (size_t i = s.conns.size(); i-- > 0;) {
+      if (fds[2 + i].revents == 0) continue;
+      char b[64];
+      const ssize_t n = recv(s.conns[i].fd, b, sizeof b, MSG_DONTWAIT);
+      if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+        continue;  // nothing is expected; ignore
+      CLIO_LOG(INFO, "rdma-rc", "client %s left", s.conns[i].peer.c_str());
+      close(s.conns[i].fd);
+      s.conns.erase(s.conns.begin() + static_cast<std::ptrdiff_t>(i));
+    }
+    if (fds[1].revents & POLLIN) {
+      sockaddr_storage from{};
+      socklen_t flen = sizeof from;
+      const int fd = accept4(s.listen_fd, reinterpret_cast<sockaddr*>(&from), &flen, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
+      getnameinfo(reinterpret_cast<sockaddr*>(&from), flen, host, sizeof host, serv, sizeof serv,
+                  NI_NUMERICHOST | NI_NUMERICSERV);
+      const std::string peer = std::string(host) + ":" + serv;
+      try {
+        s.admit(fd, peer);
+      } catch (const Error& e) {
+        CLIO_LOG(ERROR, "rdma-rc", "client %s refused: %s", peer.c_str(), e.what());
+        close(fd);
+      }
+    }
+  }
+}
+
+}  // namespace clio::net
