@@ -101,6 +101,8 @@ class RawEthTransport final : public Transport {
   void wait_xdp(uint64_t timeout_ns);
   size_t rx_v2(std::span<PacketView> out);
   size_t rx_v3(std::span<PacketView> out);
+  /// The Ethernet header and shim for a datagram of `len` bytes to `to`.
+  RawEthFrameHeader frame_header(const Endpoint& to, size_t len) const;
   /// Checks one received frame; fills `v` (data, from) when it is a Clio datagram for us.
   bool accept(const std::byte* frame, uint32_t len, PacketView* v);
 

@@ -36,15 +36,8 @@ size_t RawEthTransport::tx_burst(std::span<const TxItem> items) {
       const TxItem& it = items[done + i];
       const size_t len = it.header.size() + it.payload.size();
       if (len > mtu_) continue;  // dropped: too large
-      const auto to = it.to.as<RawEthAddress>();
       RawEthFrameHeader& f = tx_headers_[k];
-      std::memcpy(f.dst, to.mac, 6);
-      std::memcpy(f.src, self_.mac, 6);
-      f.ethertype_be = htons(kClioEtherType);
-      f.dst_port_be = htons(to.port);
-      f.src_port_be = htons(self_.port);
-      f.len_be = htons(static_cast<uint16_t>(len));
-      f.reserved = 0;
+      f = frame_header(it.to, len);
       iovs[3 * k] = iovec{&f, sizeof f};
       iovs[3 * k + 1] = iovec{const_cast<std::byte*>(it.header.data()), it.header.size()};
       iovs[3 * k + 2] = iovec{const_cast<std::byte*>(it.payload.data()), it.payload.size()};
@@ -64,17 +57,24 @@ size_t RawEthTransport::tx_burst(std::span<const TxItem> items) {
       done += n;  // the link refused the burst (down, say): lost, as on a wire
       continue;
     }
-    if (static_cast<size_t>(sent) < k) {
-      size_t counted = 0, i = 0;
-      for (; i < n && counted < static_cast<size_t>(sent); ++i) {
-        const TxItem& it = items[done + i];
-        if (it.header.size() + it.payload.size() <= mtu_) ++counted;
-      }
-      return done + i;
-    }
+    if (static_cast<size_t>(sent) < k)
+      return done + items_through(items.subspan(done, n), static_cast<size_t>(sent), mtu_);
     done += n;
   }
   return done;
+}
+
+RawEthFrameHeader RawEthTransport::frame_header(const Endpoint& to_ep, size_t len) const {
+  const auto to = to_ep.as<RawEthAddress>();
+  RawEthFrameHeader f;
+  std::memcpy(f.dst, to.mac, 6);
+  std::memcpy(f.src, self_.mac, 6);
+  f.ethertype_be = htons(kClioEtherType);
+  f.dst_port_be = htons(to.port);
+  f.src_port_be = htons(self_.port);
+  f.len_be = htons(static_cast<uint16_t>(len));
+  f.reserved = 0;
+  return f;
 }
 
 bool RawEthTransport::accept(const std::byte* frame, uint32_t len, PacketView* v) {

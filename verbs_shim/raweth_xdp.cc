@@ -301,15 +301,7 @@ size_t RawEthTransport::tx_xdp(std::span<const TxItem> items) {
     if (len > mtu_) continue;  // dropped: too large
     const uint64_t addr = x.tx_free[--x.tx_free_n];
     std::byte* p = x.umem + addr;
-    const auto to = it.to.as<RawEthAddress>();
-    RawEthFrameHeader f;
-    std::memcpy(f.dst, to.mac, 6);
-    std::memcpy(f.src, self_.mac, 6);
-    f.ethertype_be = htons(kClioEtherType);
-    f.dst_port_be = htons(to.port);
-    f.src_port_be = htons(self_.port);
-    f.len_be = htons(static_cast<uint16_t>(len));
-    f.reserved = 0;
+    const RawEthFrameHeader f = frame_header(it.to, len);
     std::memcpy(p, &f, sizeof f);
     if (!it.header.empty()) std::memcpy(p + sizeof f, it.header.data(), it.header.size());
     if (!it.payload.empty()) std::memcpy(p + sizeof f + it.header.size(), it.payload.data(), it.payload.size());

@@ -78,6 +78,15 @@ class TransportError : public Error {
   using Error::Error;
 };
 
+/// After a batch send took only the first `sent` of the packets that fit `mtu`: how many of
+/// `items` count as accepted (those sent, and the oversized ones among them, which are dropped).
+inline size_t items_through(std::span<const TxItem> items, size_t sent, uint32_t mtu) {
+  size_t counted = 0, i = 0;
+  for (; i < items.size() && counted < sent; ++i)
+    if (items[i].header.size() + items[i].payload.size() <= mtu) ++counted;
+  return i;
+}
+
 class Transport {
  public:
   virtual ~Transport() = default;

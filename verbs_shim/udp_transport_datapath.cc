@@ -40,15 +40,8 @@ size_t UdpTransport::tx_burst(std::span<const TxItem> items) {
       done += n;
       continue;
     }
-    if (static_cast<size_t>(sent) < k) {
-      // Partial: count what went, including oversized items skipped before the last sent one.
-      size_t counted = 0, i = 0;
-      for (; i < n && counted < static_cast<size_t>(sent); ++i) {
-        const TxItem& it = items[done + i];
-        if (it.header.size() + it.payload.size() <= mtu_) ++counted;
-      }
-      return done + i;
-    }
+    if (static_cast<size_t>(sent) < k)
+      return done + items_through(items.subspan(done, n), static_cast<size_t>(sent), mtu_);
     done += n;
   }
   return done;
