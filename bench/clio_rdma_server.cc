@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "bench/options.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/units.h"
@@ -48,17 +49,7 @@ int main(int argc, char** argv) {
                                                   po::value(&level)->default_value("info"),
                                                   "trace, debug, info, warn, error or off");
   po::variables_map vm;
-  try {
-    po::store(po::parse_command_line(argc, argv, opts), vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    std::cerr << "clio-rdma-server: " << e.what() << "\nTry 'clio-rdma-server --help'.\n";
-    return 2;
-  }
-  if (vm.count("help")) {
-    std::cout << opts << "\n";
-    return 0;
-  }
+  if (int rc = bench::parse_options("clio-rdma-server", argc, argv, opts, &vm, ""); rc >= 0) return rc;
   LogLevel ll;
   if (!parse_log_level(level, &ll)) {
     std::cerr << "clio-rdma-server: --log-level '" << level
