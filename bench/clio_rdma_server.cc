@@ -49,7 +49,8 @@ int main(int argc, char** argv) {
                                                   po::value(&level)->default_value("info"),
                                                   "trace, debug, info, warn, error or off");
   po::variables_map vm;
-  if (int rc = bench::parse_options("clio-rdma-server", argc, argv, opts, &vm, ""); rc >= 0) return rc;
+  if (int rc = bench::parse_options("clio-rdma-server", argc, argv, opts, &vm, ""); rc >= 0)
+    return rc;
   LogLevel ll;
   if (!parse_log_level(level, &ll)) {
     std::cerr << "clio-rdma-server: --log-level '" << level

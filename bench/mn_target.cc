@@ -37,10 +37,10 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
     node_->refill_now();  // pre-zeroing the fault rings would compete with the measurement
     locator_ = server_->locator();
   } else if (how == "spawn-udp") {
-    std::vector<std::string> args = {"--listen", "udp:host=127.0.0.1,port=0",
-                                     "--memory", std::to_string(o.pool_bytes),
+    std::vector<std::string> args = {"--listen",    "udp:host=127.0.0.1,port=0",
+                                     "--memory",    std::to_string(o.pool_bytes),
                                      "--page-size", std::to_string(o.page_bytes),
-                                     "--workers", std::to_string(o.workers),
+                                     "--workers",   std::to_string(o.workers),
                                      "--log-level", "warn"};
     if (last_cpu > 0) args.insert(args.end(), {"--cpus", std::to_string(last_cpu)});
     try {

@@ -36,7 +36,8 @@ std::vector<std::string> split_targets(const std::string& s) {
   std::vector<std::string> out;
   for (std::string& item : split_list(s)) {
     // "key=value" with no backend before it continues the previous locator's keys.
-    const bool continues = item.find('=') != std::string::npos && item.find(':') == std::string::npos;
+    const bool continues =
+        item.find('=') != std::string::npos && item.find(':') == std::string::npos;
     if (continues && !out.empty())
       out.back() += "," + item;
     else

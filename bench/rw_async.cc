@@ -5,13 +5,13 @@
 // qd are outstanding, then waits for the oldest and issues the next (latency: issue to
 // completion, sampled: one request in 16 is timed, so that the clock reads do not tax
 // throughput). Each point runs --repeat times; the table gives the median run's figures and the
-// lowest and highest rates (this machine is shared and noisy). Workloads: conflict-free (random offsets, nothing overlaps a write in flight) and
-// all-conflicting (every request writes the same 64 bytes, so each waits for the previous one).
+// lowest and highest rates (this machine is shared and noisy). Workloads: conflict-free (random
+// offsets, nothing overlaps a write in flight) and all-conflicting (every request writes the same
+// 64 bytes, so each waits for the previous one).
 // --ordering-cost repeats the conflict-free point at each queue depth with the checks turned off.
-#include <boost/program_options.hpp>
-
 #include <algorithm>
 #include <atomic>
+#include <boost/program_options.hpp>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -54,7 +54,8 @@ Point run(Client& c, uint64_t base, int threads, uint32_t qd, uint32_t size, boo
       std::vector<Handle> ring(qd);
       std::vector<uint64_t> issued(qd);
       Rng rng(static_cast<uint64_t>(t) + 11);
-      const uint64_t my_base = base + static_cast<uint64_t>(t) * (kRegion / static_cast<uint64_t>(threads));
+      const uint64_t my_base =
+          base + static_cast<uint64_t>(t) * (kRegion / static_cast<uint64_t>(threads));
       const uint64_t span = kRegion / static_cast<uint64_t>(threads) / size;
       ready.fetch_add(1);
       while (!go.load()) std::this_thread::yield();
@@ -107,7 +108,8 @@ int main(int argc, char** argv) {
   uint32_t size = 64;
   double seconds = 0;
   int repeat = 0;
-  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick), "reduced run (under 30 s)")(
+  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick),
+                                                 "reduced run (under 30 s)")(
       "mn", po::value(&mns)->default_value("inproc,udp"),
       (std::string("comma-separated memory nodes, each: ") + bench::MnTarget::help()).c_str())(
       "transport", po::value<std::string>(), "the same as --mn with a transport locator")(
@@ -123,7 +125,8 @@ int main(int argc, char** argv) {
       "runs per point, median reported (default 5, 1 with --quick); --ordering-cost alternates "
       "that many runs with the checks on and off");
   po::variables_map vm;
-  if (int rc = bench::parse_options("rw_async", argc, argv, opts, &vm, net::transports_help()); rc >= 0)
+  if (int rc = bench::parse_options("rw_async", argc, argv, opts, &vm, net::transports_help());
+      rc >= 0)
     return rc;
   if (vm.count("transport")) mns = vm["transport"].as<std::string>();
   if (seconds <= 0) seconds = quick ? 0.3 : 1.0;
@@ -143,7 +146,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     if (Client::open(target->locator(), &c) != 0 || c->ralloc(kRegion, &base) != 0 ||
-        Client::open(target->locator(), &unordered) != 0 || unordered->ralloc(kRegion, &base2) != 0) {
+        Client::open(target->locator(), &unordered) != 0 ||
+        unordered->ralloc(kRegion, &base2) != 0) {
       std::cerr << "rw_async: cannot open " << target->locator() << "\n";
       return 1;
     }
@@ -162,10 +166,12 @@ int main(int argc, char** argv) {
             std::cerr << "rw_async: bad --threads or --qd value\n";
             return 2;
           }
-          (void)run(*c, base, threads, qd, size, w == "write", w == "conflicting", seconds / 4);  // warm-up
+          (void)run(*c, base, threads, qd, size, w == "write", w == "conflicting",
+                    seconds / 4);  // warm-up
           std::vector<Point> runs;
           for (int r = 0; r < repeat; ++r) {
-            runs.push_back(run(*c, base, threads, qd, size, w == "write", w == "conflicting", seconds));
+            runs.push_back(
+                run(*c, base, threads, qd, size, w == "write", w == "conflicting", seconds));
             if (runs.back().failed) {
               std::cerr << "rw_async: a request failed\n";
               return 1;
@@ -175,22 +181,30 @@ int main(int argc, char** argv) {
                     [](const Point& x, const Point& y) { return x.ops_per_s < y.ops_per_s; });
           const Point& p = runs[runs.size() / 2];
           bench::Row row;
-          row.set("transport", target->transport()).set("mn", how).set("workload", w)
-              .set("size", uint64_t{size}).set("threads", threads).set("qd", uint64_t{qd})
-              .set("ops_per_s", p.ops_per_s).set("min_ops_per_s", runs.front().ops_per_s)
-              .set("max_ops_per_s", runs.back().ops_per_s).latency(p.ns)
+          row.set("transport", target->transport())
+              .set("mn", how)
+              .set("workload", w)
+              .set("size", uint64_t{size})
+              .set("threads", threads)
+              .set("qd", uint64_t{qd})
+              .set("ops_per_s", p.ops_per_s)
+              .set("min_ops_per_s", runs.front().ops_per_s)
+              .set("max_ops_per_s", runs.back().ops_per_s)
+              .latency(p.ns)
               .set("held_back", p.held_back);
           if (ordering_cost && w == "read") {
             // The machine is noisy: alternate checked and unchecked runs and compare medians.
             std::vector<double> on, off;
             for (int r = 0; r < repeat; ++r) {
               on.push_back(run(*c, base, threads, qd, size, false, false, seconds).ops_per_s);
-              off.push_back(run(*unordered, base2, threads, qd, size, false, false, seconds).ops_per_s);
+              off.push_back(
+                  run(*unordered, base2, threads, qd, size, false, false, seconds).ops_per_s);
             }
             std::sort(on.begin(), on.end());
             std::sort(off.begin(), off.end());
             const double med_on = on[on.size() / 2], med_off = off[off.size() / 2];
-            row.set("ordered_median_ops_per_s", med_on).set("unordered_median_ops_per_s", med_off)
+            row.set("ordered_median_ops_per_s", med_on)
+                .set("unordered_median_ops_per_s", med_off)
                 .set("ordering_cost_pct", 100.0 * (med_off - med_on) / med_off);
           }
           report.add(std::move(row));

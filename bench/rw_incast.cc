@@ -7,8 +7,8 @@
 // The client processes are this program run again with --client (no shared state but the MN).
 #include <unistd.h>
 
-#include <boost/program_options.hpp>
 #include <atomic>
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <iostream>
 #include <thread>
@@ -46,7 +46,8 @@ int client_main(const ClientArgs& a) {
   uint64_t base;
   if (c->ralloc(kRegion, &base) != 0) return 1;
   std::vector<std::byte> page(4096, std::byte{1});
-  for (uint64_t off = 0; off < kRegion; off += c->page_bytes()) (void)c->rwrite(base + off, page.data(), 8);
+  for (uint64_t off = 0; off < kRegion; off += c->page_bytes())
+    (void)c->rwrite(base + off, page.data(), 8);
   std::atomic<bool> stop{false};
   std::vector<Histogram> hs(static_cast<size_t>(a.threads));
   std::vector<uint64_t> ops(hs.size()), retx(hs.size());
@@ -78,7 +79,8 @@ int client_main(const ClientArgs& a) {
     });
   }
   const uint64_t t0 = now_ns();
-  while (now_ns() - t0 < static_cast<uint64_t>(a.seconds * 1e9)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  while (now_ns() - t0 < static_cast<uint64_t>(a.seconds * 1e9))
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   stop.store(true);
   for (auto& t : ts) t.join();
   const double secs = static_cast<double>(now_ns() - t0) / 1e9;
@@ -108,9 +110,9 @@ ChildResult run_child(const std::string& self, const ClientArgs& a, bool control
   // would measure the CPU scheduler rather than the network.
   std::string cmd = (control ? "" : "CLIO_INCAST_BYTES=1099511627776 ") + self + " --client '" +
                     a.locator + ",poll=epoll" +
-                    (control ? "" : ",cc=off,window=" + std::to_string(a.qd)) +
-                    "' --threads " + std::to_string(a.threads) + " --qd " + std::to_string(a.qd) +
-                    " --size " + std::to_string(a.size) + " --seconds " + std::to_string(a.seconds);
+                    (control ? "" : ",cc=off,window=" + std::to_string(a.qd)) + "' --threads " +
+                    std::to_string(a.threads) + " --qd " + std::to_string(a.qd) + " --size " +
+                    std::to_string(a.size) + " --seconds " + std::to_string(a.seconds);
   ChildResult r;
   FILE* f = popen(cmd.c_str(), "r");
   if (f == nullptr) return r;
@@ -132,12 +134,14 @@ ChildResult run_child(const std::string& self, const ClientArgs& a, bool control
 
 int main(int argc, char** argv) {
   po::options_description opts(
-      "rw_incast: many clients against one MN over UDP, with and without congestion control\nOptions");
+      "rw_incast: many clients against one MN over UDP, with and without congestion "
+      "control\nOptions");
   bool quick = false;
   ClientArgs a;
   int processes = 2;
   std::string client_locator, mn_rcvbuf;
-  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick), "reduced run (under 30 s)")(
+  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick),
+                                                 "reduced run (under 30 s)")(
       "processes", po::value(&processes)->default_value(2), "client processes")(
       "threads", po::value(&a.threads)->default_value(4), "client threads per process")(
       "qd", po::value(&a.qd)->default_value(64), "asynchronous reads in flight per thread")(
@@ -187,11 +191,19 @@ int main(int argc, char** argv) {
       sum.p999 = std::max(sum.p999, r.p999);
       sum.failed += r.failed;
     }
-    report.add(bench::Row().set("control", control ? "on" : "off").set("processes", processes)
-                   .set("threads", a.threads).set("qd", uint64_t{a.qd}).set("size", uint64_t{a.size})
-                   .set("goodput_mb_per_s", sum.bytes / 1e6).set("ops_per_s", sum.ops)
-                   .set("p50_ns", sum.p50).set("p99_ns", sum.p99).set("p999_ns", sum.p999)
-                   .set("retransmissions", sum.retx).set("failed_requests", sum.failed));
+    report.add(bench::Row()
+                   .set("control", control ? "on" : "off")
+                   .set("processes", processes)
+                   .set("threads", a.threads)
+                   .set("qd", uint64_t{a.qd})
+                   .set("size", uint64_t{a.size})
+                   .set("goodput_mb_per_s", sum.bytes / 1e6)
+                   .set("ops_per_s", sum.ops)
+                   .set("p50_ns", sum.p50)
+                   .set("p99_ns", sum.p99)
+                   .set("p999_ns", sum.p999)
+                   .set("retransmissions", sum.retx)
+                   .set("failed_requests", sum.failed));
   }
   report.print();
   return 0;

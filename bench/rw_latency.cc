@@ -9,9 +9,8 @@
 //
 // One client thread on CPU 0, the memory node's worker on the last CPU; operations go to random
 // size-aligned offsets in a 64 MiB region whose pages are backed before measuring.
-#include <boost/program_options.hpp>
-
 #include <atomic>
+#include <boost/program_options.hpp>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -61,7 +60,8 @@ Measured time_ops(uint64_t n, F&& op) {
 }
 
 /// Raw UDP ping-pong: the transport's floor. Returns p50 per size.
-std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint64_t n, int server_cpu) {
+std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint64_t n,
+                                       int server_cpu) {
   auto server = net::listen("udp:host=127.0.0.1,port=0");
   std::atomic<bool> stop{false};
   std::thread echo([&] {
@@ -109,7 +109,8 @@ std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint6
 #if CLIO_HAVE_VERBS
 /// One-sided RDMA READ/WRITE rows against clio-rdma-server. `spec`: HOST:PORT[,dev=N][,gid=I]
 /// [,ibport=P]. Returns 0, or the exit code after printing why.
-int rdma_rows(const std::string& spec, const std::vector<uint32_t>& sizes, uint64_t ops, bench::Report* report) {
+int rdma_rows(const std::string& spec, const std::vector<uint32_t>& sizes, uint64_t ops,
+              bench::Report* report) {
   const std::vector<std::string> parts = bench::split_list(spec);
   const size_t colon = parts.empty() ? std::string::npos : parts[0].rfind(':');
   if (colon == std::string::npos) {
@@ -121,7 +122,8 @@ int rdma_rows(const std::string& spec, const std::vector<uint32_t>& sizes, uint6
   net::RcClient::Options o;
   for (size_t i = 1; i < parts.size(); ++i) {
     const size_t eq = parts[i].find('=');
-    const std::string k = parts[i].substr(0, eq), v = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
+    const std::string k = parts[i].substr(0, eq),
+                      v = eq == std::string::npos ? "" : parts[i].substr(eq + 1);
     if (k == "dev") {
       o.device.dev = v;
     } else if (k == "gid") {
@@ -162,10 +164,22 @@ int rdma_rows(const std::string& spec, const std::vector<uint32_t>& sizes, uint6
     const Measured r = time_ops(ops, rd);
     const Measured w = time_ops(ops, wr);
     const std::string mn = parts[0];
-    report->add(bench::Row().set("transport", "rdma-rc").set("mn", mn).set("op", "rread").set("size", uint64_t{size})
-                    .latency(r.ns).set("ops_per_s", r.ops_per_s).set("mb_per_s", r.ops_per_s * size / 1e6));
-    report->add(bench::Row().set("transport", "rdma-rc").set("mn", mn).set("op", "rwrite").set("size", uint64_t{size})
-                    .latency(w.ns).set("ops_per_s", w.ops_per_s).set("mb_per_s", w.ops_per_s * size / 1e6));
+    report->add(bench::Row()
+                    .set("transport", "rdma-rc")
+                    .set("mn", mn)
+                    .set("op", "rread")
+                    .set("size", uint64_t{size})
+                    .latency(r.ns)
+                    .set("ops_per_s", r.ops_per_s)
+                    .set("mb_per_s", r.ops_per_s * size / 1e6));
+    report->add(bench::Row()
+                    .set("transport", "rdma-rc")
+                    .set("mn", mn)
+                    .set("op", "rwrite")
+                    .set("size", uint64_t{size})
+                    .latency(w.ns)
+                    .set("ops_per_s", w.ops_per_s)
+                    .set("mb_per_s", w.ops_per_s * size / 1e6));
   }
   return 0;
 }
@@ -179,20 +193,23 @@ int main(int argc, char** argv) {
   std::string mns, sizes_arg;
   uint64_t ops = 0;
   uint64_t page = 0;
-  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick), "reduced run (under 30 s)")(
+  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick),
+                                                 "reduced run (under 30 s)")(
       "mn", po::value(&mns)->default_value("inproc,udp"),
-      (std::string("comma-separated memory nodes to measure, each: ") + bench::MnTarget::help()).c_str())(
-      "transport", po::value<std::string>(),
-      "the same as --mn with a transport locator (e.g. udp:host=10.0.0.2,port=7400)")(
+      (std::string("comma-separated memory nodes to measure, each: ") + bench::MnTarget::help())
+          .c_str())("transport", po::value<std::string>(),
+                    "the same as --mn with a transport locator (e.g. udp:host=10.0.0.2,port=7400)")(
       "sizes", po::value(&sizes_arg)->default_value("16,64,256,1024,4096"), "bytes per operation")(
       "ops", po::value(&ops), "operations per size and kind (default 100000, 20000 with --quick)")(
       "page-size", po::value(&page)->default_value(uint64_t{4} << 20), "embedded MN's page size")(
       "no-floor", "skip the raw UDP ping-pong")(
       "rdma", po::value<std::string>(),
       "also measure one-sided RDMA READ/WRITE (RC) against clio-rdma-server at "
-      "HOST:PORT[,dev=NAME][,gid=N][,ibport=P] (rows with transport rdma-rc; --mn '' for these alone)");
+      "HOST:PORT[,dev=NAME][,gid=N][,ibport=P] (rows with transport rdma-rc; --mn '' for these "
+      "alone)");
   po::variables_map vm;
-  if (int rc = bench::parse_options("rw_latency", argc, argv, opts, &vm, net::transports_help()); rc >= 0)
+  if (int rc = bench::parse_options("rw_latency", argc, argv, opts, &vm, net::transports_help());
+      rc >= 0)
     return rc;
   if (vm.count("transport")) mns = vm["transport"].as<std::string>();
   if (ops == 0) ops = quick ? 20'000 : 100'000;
@@ -225,7 +242,8 @@ int main(int argc, char** argv) {
     pin_to_cpu(0);
     std::unique_ptr<Client> c;
     if (int rc = Client::open(target->locator(), &c); rc != 0) {
-      std::cerr << "rw_latency: cannot open " << target->locator() << ": " << error_string(rc) << "\n";
+      std::cerr << "rw_latency: cannot open " << target->locator() << ": " << error_string(rc)
+                << "\n";
       return 1;
     }
     uint64_t base;
@@ -243,10 +261,22 @@ int main(int argc, char** argv) {
       const Measured r = time_ops(ops, rd);
       const Measured w = time_ops(ops, wr);
       const std::string tr = target->transport();
-      report.add(bench::Row().set("transport", tr).set("mn", how).set("op", "rread").set("size", uint64_t{size})
-                     .latency(r.ns).set("ops_per_s", r.ops_per_s).set("mb_per_s", r.ops_per_s * size / 1e6));
-      report.add(bench::Row().set("transport", tr).set("mn", how).set("op", "rwrite").set("size", uint64_t{size})
-                     .latency(w.ns).set("ops_per_s", w.ops_per_s).set("mb_per_s", w.ops_per_s * size / 1e6));
+      report.add(bench::Row()
+                     .set("transport", tr)
+                     .set("mn", how)
+                     .set("op", "rread")
+                     .set("size", uint64_t{size})
+                     .latency(r.ns)
+                     .set("ops_per_s", r.ops_per_s)
+                     .set("mb_per_s", r.ops_per_s * size / 1e6));
+      report.add(bench::Row()
+                     .set("transport", tr)
+                     .set("mn", how)
+                     .set("op", "rwrite")
+                     .set("size", uint64_t{size})
+                     .latency(w.ns)
+                     .set("ops_per_s", w.ops_per_s)
+                     .set("mb_per_s", w.ops_per_s * size / 1e6));
       if (tr == "udp" && !have_udp) udp_read_p50[size] = r.ns.percentile(0.5);
     }
     if (target->transport() == "udp") have_udp = true;
@@ -266,8 +296,12 @@ int main(int argc, char** argv) {
     const auto floor = udp_floor(sizes, ops, cpus - 1);
     for (const auto& [size, m] : floor) {
       bench::Row row;
-      row.set("transport", "udp-raw").set("mn", "-").set("op", "pingpong").set("size", uint64_t{size})
-          .latency(m.ns).set("ops_per_s", m.ops_per_s);
+      row.set("transport", "udp-raw")
+          .set("mn", "-")
+          .set("op", "pingpong")
+          .set("size", uint64_t{size})
+          .latency(m.ns)
+          .set("ops_per_s", m.ops_per_s);
       if (udp_read_p50.count(size))
         row.set("udp_rread_vs_raw_p50", static_cast<double>(udp_read_p50[size]) /
                                             static_cast<double>(m.ns.percentile(0.5)));

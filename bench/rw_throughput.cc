@@ -2,9 +2,8 @@
 // with its own Client (its own address space), closed loop, against one memory node. Client
 // threads are pinned to the CPUs the memory node's worker does not use; on a 2-CPU machine they
 // all share CPU 0, so more threads measure sharing, not scaling.
-#include <boost/program_options.hpp>
-
 #include <atomic>
+#include <boost/program_options.hpp>
 #include <iostream>
 #include <sstream>
 #include <thread>
@@ -34,23 +33,27 @@ struct ThreadResult {
 }  // namespace
 
 int main(int argc, char** argv) {
-  po::options_description opts("rw_throughput: operations per second against client threads\nOptions");
+  po::options_description opts(
+      "rw_throughput: operations per second against client threads\nOptions");
   bool quick = false;
   std::string mns, threads_arg, ops_arg;
   uint32_t size = 64;
   double seconds = 0;
   unsigned mn_workers = 1;
-  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick), "reduced run (under 30 s)")(
+  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick),
+                                                 "reduced run (under 30 s)")(
       "mn", po::value(&mns)->default_value("inproc,udp"),
       (std::string("comma-separated memory nodes, each: ") + bench::MnTarget::help()).c_str())(
       "transport", po::value<std::string>(), "the same as --mn with a transport locator")(
-      "threads", po::value(&threads_arg)->default_value("1,2,4"), "client thread counts to measure")(
-      "ops", po::value(&ops_arg)->default_value("rread,rwrite"), "operations: rread, rwrite")(
+      "threads", po::value(&threads_arg)->default_value("1,2,4"),
+      "client thread counts to measure")("ops", po::value(&ops_arg)->default_value("rread,rwrite"),
+                                         "operations: rread, rwrite")(
       "size", po::value(&size)->default_value(64), "bytes per operation (1 to 65536)")(
       "seconds", po::value(&seconds), "seconds per point (default 2, 0.5 with --quick)")(
       "mn-workers", po::value(&mn_workers)->default_value(1), "embedded MN's worker threads");
   po::variables_map vm;
-  if (int rc = bench::parse_options("rw_throughput", argc, argv, opts, &vm, net::transports_help()); rc >= 0)
+  if (int rc = bench::parse_options("rw_throughput", argc, argv, opts, &vm, net::transports_help());
+      rc >= 0)
     return rc;
   if (vm.count("transport")) mns = vm["transport"].as<std::string>();
   if (seconds <= 0) seconds = quick ? 0.5 : 2.0;
@@ -109,7 +112,8 @@ int main(int argc, char** argv) {
             while (!stop.load(std::memory_order_relaxed)) {
               const uint64_t va = base + rng.below(kRegion / size) * size;
               const uint64_t t0 = now_ns();
-              const int rc = op == "rread" ? c->rread(va, buf.data(), size) : c->rwrite(va, buf.data(), size);
+              const int rc =
+                  op == "rread" ? c->rread(va, buf.data(), size) : c->rwrite(va, buf.data(), size);
               res.ns.record(now_ns() - t0);
               if (rc != 0) {
                 res.failed = true;
@@ -138,11 +142,18 @@ int main(int argc, char** argv) {
           ops += r.ops;
           retx += r.retransmissions;
         }
-        report.add(bench::Row().set("transport", target->transport()).set("mn", how).set("op", op)
-                       .set("size", uint64_t{size}).set("threads", nthreads)
-                       .set("ops_per_s", static_cast<double>(ops) * 1e9 / static_cast<double>(elapsed))
-                       .set("mb_per_s", static_cast<double>(ops) * size * 1e3 / static_cast<double>(elapsed))
-                       .latency(all).set("retransmissions", retx));
+        report.add(
+            bench::Row()
+                .set("transport", target->transport())
+                .set("mn", how)
+                .set("op", op)
+                .set("size", uint64_t{size})
+                .set("threads", nthreads)
+                .set("ops_per_s", static_cast<double>(ops) * 1e9 / static_cast<double>(elapsed))
+                .set("mb_per_s",
+                     static_cast<double>(ops) * size * 1e3 / static_cast<double>(elapsed))
+                .latency(all)
+                .set("retransmissions", retx));
       }
     }
   }

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <new>
 
-#include "clio/clio.h"
 #include "clio/client.h"
+#include "clio/clio.h"
 #include "common/log.h"
 
 struct clio_client {
@@ -56,8 +56,8 @@ int clio_close(clio_client* c) {
   return rc;
 }
 
-#define CLIO_GUARD(name, ...)                                  \
-  if (c == nullptr) return -EINVAL;                            \
+#define CLIO_GUARD(name, ...)       \
+  if (c == nullptr) return -EINVAL; \
   return guarded(name, [&] { return c->impl->__VA_ARGS__; })
 
 int clio_ralloc(clio_client* c, size_t size, uint64_t* out_addr) {
@@ -79,7 +79,9 @@ int clio_rfaa(clio_client* c, uint64_t addr, uint64_t add, uint64_t* old) {
 int clio_rrelease(clio_client* c) { CLIO_GUARD("clio_rrelease", rrelease()); }
 int clio_rfence(clio_client* c) { CLIO_GUARD("clio_rfence", rfence()); }
 int clio_rlock(clio_client* c, uint64_t lock_addr) { CLIO_GUARD("clio_rlock", rlock(lock_addr)); }
-int clio_runlock(clio_client* c, uint64_t lock_addr) { CLIO_GUARD("clio_runlock", runlock(lock_addr)); }
+int clio_runlock(clio_client* c, uint64_t lock_addr) {
+  CLIO_GUARD("clio_runlock", runlock(lock_addr));
+}
 int clio_set_placement(clio_client* c, int policy) {
   CLIO_GUARD("clio_set_placement", set_placement(policy));
 }

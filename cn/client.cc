@@ -16,45 +16,73 @@ using wire::Header;
 
 int status_to_errno(Status s) {
   switch (s) {
-    case Status::kOk: return 0;
-    case Status::kUnmapped: return -EFAULT;
+    case Status::kOk:
+      return 0;
+    case Status::kUnmapped:
+      return -EFAULT;
     case Status::kPermission:
-    case Status::kNoSuchRas: return -EACCES;
-    case Status::kNoMemory: return -ENOMEM;
-    case Status::kFixedVaUnavailable: return -EADDRINUSE;
-    case Status::kVaInUse: return -EEXIST;
-    case Status::kBadArgument: return -EINVAL;
-    case Status::kTooManyRas: return -EMFILE;
-    case Status::kShuttingDown: return -ESHUTDOWN;
-    case Status::kRetryLater: return -EAGAIN;
-    case Status::kStale: return -EIO;
-    default: return -EPROTO;  // a packet-level status in an answer: the MN misunderstood us
+    case Status::kNoSuchRas:
+      return -EACCES;
+    case Status::kNoMemory:
+      return -ENOMEM;
+    case Status::kFixedVaUnavailable:
+      return -EADDRINUSE;
+    case Status::kVaInUse:
+      return -EEXIST;
+    case Status::kBadArgument:
+      return -EINVAL;
+    case Status::kTooManyRas:
+      return -EMFILE;
+    case Status::kShuttingDown:
+      return -ESHUTDOWN;
+    case Status::kRetryLater:
+      return -EAGAIN;
+    case Status::kStale:
+      return -EIO;
+    default:
+      return -EPROTO;  // a packet-level status in an answer: the MN misunderstood us
   }
 }
 
 const char* error_string(int err) {
   switch (-err) {
-    case 0: return "success";
-    case EFAULT: return "remote address is not in any allocation (never allocated, or freed)";
+    case 0:
+      return "success";
+    case EFAULT:
+      return "remote address is not in any allocation (never allocated, or freed)";
     case EACCES:
       return "permission denied: read-only memory or key, or the address space was closed";
-    case ENOMEM: return "the memory node is out of remote memory";
-    case EINVAL: return "invalid argument";
-    case ETIMEDOUT: return "the memory node did not answer before the deadline (unreachable or down)";
-    case EAGAIN: return "the memory node stayed busy until the deadline, or too many requests are unfinished";
-    case EADDRINUSE: return "fixed address refused: its page-table buckets are full";
-    case EEXIST: return "fixed address overlaps an existing allocation";
-    case EMFILE: return "the memory node has no room for another address space";
-    case ESHUTDOWN: return "the memory node is shutting down";
-    case EPROTO: return "protocol error: the memory node did not understand a request";
+    case ENOMEM:
+      return "the memory node is out of remote memory";
+    case EINVAL:
+      return "invalid argument";
+    case ETIMEDOUT:
+      return "the memory node did not answer before the deadline (unreachable or down)";
+    case EAGAIN:
+      return "the memory node stayed busy until the deadline, or too many requests are unfinished";
+    case EADDRINUSE:
+      return "fixed address refused: its page-table buckets are full";
+    case EEXIST:
+      return "fixed address overlaps an existing allocation";
+    case EMFILE:
+      return "the memory node has no room for another address space";
+    case ESHUTDOWN:
+      return "the memory node is shutting down";
+    case EPROTO:
+      return "protocol error: the memory node did not understand a request";
     case EIO:
       return "outcome unknown: a retransmission came too late for the memory node to tell whether "
              "the request had run";
-    case EPERM: return "not the holder of this lock";
-    case EDEADLK: return "this thread already holds the lock";
-    case ECONNREFUSED: return "no memory node is listening at that locator";
-    case ENETUNREACH: return "the transport could not be set up (see the log for the reason)";
-    case ENOSPC: return "the buffer is too small";
+    case EPERM:
+      return "not the holder of this lock";
+    case EDEADLK:
+      return "this thread already holds the lock";
+    case ECONNREFUSED:
+      return "no memory node is listening at that locator";
+    case ENETUNREACH:
+      return "the transport could not be set up (see the log for the reason)";
+    case ENOSPC:
+      return "the buffer is too small";
   }
   return "unknown error";
 }
@@ -97,7 +125,8 @@ ThreadCtx& Client::Impl::ctx() {
   for (size_t i = 0; i < ctxs.size(); ++i)
     if (ctx_owners[i] == me) found = ctxs[i].get();
   if (found == nullptr) {
-    if (ctxs.size() >= ThreadCtx::kMaxThreads) throw Error("clio: more than 1024 threads used one client");
+    if (ctxs.size() >= ThreadCtx::kMaxThreads)
+      throw Error("clio: more than 1024 threads used one client");
     const uint16_t id = static_cast<uint16_t>(ctxs.size());
     ctxs.push_back(std::make_unique<ThreadCtx>(*this, id));
     ctx_owners.push_back(me);
@@ -178,7 +207,8 @@ int parse_locators(const std::string& text, ClientOptions* o, std::vector<std::s
         o->target_delay_us = l.get_uint("target_us", o->target_delay_us, 0, 10'000'000);
         first = false;
       }
-      for (const char* k : {"deadline_ms", "rto_us", "window", "cc", "target_us"}) l.params.erase(k);
+      for (const char* k : {"deadline_ms", "rto_us", "window", "cc", "target_us"})
+        l.params.erase(k);
       out->push_back(l.str());
     } catch (const ConfigError& e) {
       CLIO_LOG(ERROR, "cn", "locator '%s': %s", one.c_str(), e.what());
@@ -186,7 +216,8 @@ int parse_locators(const std::string& text, ClientOptions* o, std::vector<std::s
     }
   }
   if (out->empty() || out->size() > kMaxMns) {
-    CLIO_LOG(ERROR, "cn", "'%s': expected 1 to 64 memory-node locators separated by ';'", text.c_str());
+    CLIO_LOG(ERROR, "cn", "'%s': expected 1 to 64 memory-node locators separated by ';'",
+             text.c_str());
     return -EINVAL;
   }
   return 0;
@@ -222,7 +253,8 @@ int Client::open(const std::string& locator, std::unique_ptr<Client>* out) {
   return open(locator, ClientOptions{}, out);
 }
 
-int Client::open(const std::string& locator, const ClientOptions& options, std::unique_ptr<Client>* out) {
+int Client::open(const std::string& locator, const ClientOptions& options,
+                 std::unique_ptr<Client>* out) {
   if (out == nullptr) return -EINVAL;
   ClientOptions o = options;
   std::vector<std::string> locs;
@@ -245,7 +277,8 @@ int Client::open(const std::string& locator, const ClientOptions& options, std::
   }
   // Create an address space on every MN (all at once), then learn their free-page figures.
   std::vector<int> ops;
-  for (size_t m = 0; m < impl->mns.size(); ++m) ops.push_back(t->control(m, wire::Opcode::kRasCreate, 0, 0, 0));
+  for (size_t m = 0; m < impl->mns.size(); ++m)
+    ops.push_back(t->control(m, wire::Opcode::kRasCreate, 0, 0, 0));
   int rc = 0;
   for (size_t m = 0; m < impl->mns.size(); ++m) {
     Header rep;
@@ -259,7 +292,8 @@ int Client::open(const std::string& locator, const ClientOptions& options, std::
     mi.key = rep.arg0;
     mi.key_ro = rep.arg1;
     mi.page_bytes = rep.va;
-    if (mi.pid == 0 || mi.key == 0 || mi.page_bytes == 0 || (mi.page_bytes & (mi.page_bytes - 1)) != 0)
+    if (mi.pid == 0 || mi.key == 0 || mi.page_bytes == 0 ||
+        (mi.page_bytes & (mi.page_bytes - 1)) != 0)
       rc = -EPROTO;
   }
   if (rc != 0) {
@@ -361,7 +395,8 @@ int Client::attach(const std::string& token, std::unique_ptr<Client>* out) {
 // --- Placement ----------------------------------------------------------------------------
 
 int Client::set_placement(int policy) {
-  if (policy != CLIO_PLACE_SPREAD && policy != CLIO_PLACE_FILL_FIRST && policy != CLIO_PLACE_LEAST_USED)
+  if (policy != CLIO_PLACE_SPREAD && policy != CLIO_PLACE_FILL_FIRST &&
+      policy != CLIO_PLACE_LEAST_USED)
     return -EINVAL;
   impl_->placement.store(policy);
   return 0;
@@ -478,7 +513,8 @@ int Client::rfaa(uint64_t addr, uint64_t add, uint64_t* old) {
 
 // --- Asynchronous calls -------------------------------------------------------------------
 
-int Client::start_rw(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len, Handle* h) {
+int Client::start_rw(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len,
+                     Handle* h) {
   if (h == nullptr || (len != 0 && (write ? out == nullptr : in == nullptr))) return -EINVAL;
   return on_ctx(*impl_, [&](ThreadCtx& t) {
     const int op = t.read_write(write, addr, in, out, len);
