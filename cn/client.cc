@@ -39,6 +39,16 @@ int status_to_errno(Status s) {
       return -EAGAIN;
     case Status::kStale:
       return -EIO;
+    case Status::kAuthRequired:
+      return -ENOKEY;
+    case Status::kBadCredential:
+      return -EKEYREJECTED;
+    case Status::kQuotaMemory:
+      return -EDQUOT;
+    case Status::kQuotaSlots:
+      return -ENOBUFS;
+    case Status::kIdMismatch:
+      return -EPROTO;
     default:
       return -EPROTO;  // a packet-level status in an answer: the MN misunderstood us
   }
@@ -71,8 +81,17 @@ const char* error_string(int err) {
     case EPROTO:
       return "protocol error: the memory node did not understand a request";
     case EIO:
-      return "outcome unknown: a retransmission came too late for the memory node to tell whether "
-             "the request had run";
+      return "outcome unknown: the memory node could not prove the write or atomic had not run "
+             "(its records of executed requests do not reach back far enough), so it refused it";
+    case ENOKEY:
+      return "the memory node requires a credential: set CLIO_AUTH_FILE or the locator key "
+             "auth_file= to its --auth-file";
+    case EKEYREJECTED:
+      return "the memory node rejected the credential (not the secret of its --auth-file)";
+    case EDQUOT:
+      return "the address space's memory quota on the memory node is used up";
+    case ENOBUFS:
+      return "the address space's page-table slot quota on the memory node is used up";
     case EPERM:
       return "not the holder of this lock";
     case EDEADLK:
@@ -98,7 +117,6 @@ Client::Impl::Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> 
       mns(std::move(m)),
       owner(own),
       serial(g_next_serial.fetch_add(1)),
-      nonce_base(static_cast<uint32_t>(random_key())),
       ctx_by_id(new std::atomic<ThreadCtx*>[ThreadCtx::kMaxThreads]) {
   cc.enabled = o.congestion_control;
   cc.max_window = o.window;
@@ -205,9 +223,10 @@ int parse_locators(const std::string& text, ClientOptions* o, std::vector<std::s
         if (cc != "on" && cc != "off") throw ConfigError("cc=" + cc + ": expected on or off");
         o->congestion_control = cc == "on";
         o->target_delay_us = l.get_uint("target_us", o->target_delay_us, 0, 10'000'000);
+        o->auth_file = l.get("auth_file", o->auth_file);
         first = false;
       }
-      for (const char* k : {"deadline_ms", "rto_us", "window", "cc", "target_us"})
+      for (const char* k : {"deadline_ms", "rto_us", "window", "cc", "target_us", "auth_file"})
         l.params.erase(k);
       out->push_back(l.str());
     } catch (const ConfigError& e) {
@@ -264,7 +283,21 @@ int Client::open(const std::string& locator, const ClientOptions& options,
     mns.push_back(std::make_unique<MnInfo>());
     mns.back()->locator = l;
   }
+  if (o.auth_file.empty()) {
+    const char* env = std::getenv("CLIO_AUTH_FILE");
+    if (env != nullptr) o.auth_file = env;
+  }
+  SipKey auth;
+  if (!o.auth_file.empty()) {
+    try {
+      auth = load_credential(o.auth_file);
+    } catch (const ConfigError& e) {
+      CLIO_LOG(ERROR, "cn", "clio_open: %s", e.what());
+      return -EINVAL;
+    }
+  }
   auto impl = std::make_unique<Impl>(o, std::move(mns), /*owner=*/true);
+  impl->auth = auth;
   ThreadCtx* t;
   try {
     t = &impl->ctx();

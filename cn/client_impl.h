@@ -21,6 +21,7 @@
 #include "cn/congestion.h"
 #include "cn/ordering.h"
 #include "common/clock.h"
+#include "common/siphash.h"
 #include "common/status.h"
 #include "common/wire.h"
 #include "verbs_shim/transport.h"
@@ -72,7 +73,7 @@ struct Client::Impl {
   std::atomic<int> placement{CLIO_PLACE_SPREAD};
   std::atomic<uint64_t> next_spread{0};
   const uint64_t serial;       ///< unique per client in this process (thread-local caches)
-  const uint32_t nonce_base;   ///< random; thread i uses nonce_base + i in its request ids
+  SipKey auth;                 ///< the operator's credential (empty: none)
 
   std::mutex ctx_mu;  ///< creation of contexts only
   std::vector<std::unique_ptr<ThreadCtx>> ctxs;
@@ -134,7 +135,10 @@ class ThreadCtx {
   void pump(uint64_t now);
   bool blocked(const Packet& p) const;
   void send(Packet& p, uint64_t now, bool retransmission);
-  bool receive(size_t mn, std::span<const std::byte> pkt, uint64_t now);
+  bool receive(size_t mn, const net::PacketView& pkt, uint64_t now);
+  /// Resends `p` after `delay_ns` (a NACK, "busy", or a token to use), or fails it when that
+  /// would pass its deadline.
+  void retry_later(Packet& p, uint64_t now, uint64_t delay_ns);
   void finish(Packet& p, int err);
   void timers(uint64_t now);
   void idle(uint64_t now);
@@ -142,7 +146,9 @@ class ThreadCtx {
 
   Client::Impl& c_;
   const uint16_t id_;
-  const uint64_t nonce_;  ///< 24 bits, in every request id of this thread
+  uint64_t session_;             ///< random, never 0: this thread's current request session
+  uint64_t seq_counter_ = 1;     ///< the next request's number in the session (>> 16 of seq)
+  const uint64_t seq_limit_;     ///< a new session before the counter reaches this
   const uint64_t lock_token_;
   std::vector<Path> paths_;
   std::vector<Packet> packets_;

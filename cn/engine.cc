@@ -15,13 +15,22 @@ namespace clio {
 using wire::Header;
 using wire::Opcode;
 
-// Request ids: [63:40] the thread's nonce, [39:36] attempt (0 = the first: the family id),
-// [35:16] the packet slot's generation, [15:0] the slot. An answer names its family, so the slot
-// is found without a search, and the generation tells a late answer for a slot's previous use.
+// Request identity (docs/protocol.md): (session, seq). The session is a random 64-bit number drawn
+// per thread context; seq is [63:16] a counter that only grows within the session, [15:0] the
+// packet slot. Before the counter reaches 2^seq_bits the thread draws a new session, so no
+// identity repeats. An answer names its seq, so the slot is found without a search; the whole
+// identity is compared, so a late answer for a slot's previous use is recognised.
 namespace {
 constexpr uint64_t kSlotMask = 0xFFFF;
-constexpr uint64_t kGenMask = 0xFFFFF;
+constexpr int kSlotBits = 16;
 static_assert(ThreadCtx::kMaxPackets <= kSlotMask + 1);
+
+uint64_t new_session() {
+  uint64_t s;
+  do s = random_key();
+  while (s == 0);
+  return s;
+}
 }  // namespace
 
 struct ThreadCtx::Packet {
@@ -31,15 +40,15 @@ struct ThreadCtx::Packet {
   std::byte* read_into = nullptr;
   uint64_t lo = 0, hi = 0;  ///< client-address bytes it touches (ordering)
   uint64_t seq = 0;         ///< program order within the thread
-  uint64_t family = 0;
+  uint64_t session = 0;     ///< the request's identity (every attempt carries it)
+  uint64_t id = 0;
   uint64_t first_ns = 0, sent_ns = 0, rto_ns = 0, retry_at_ns = 0, deadline_ns = 0;
   uint32_t op = 0;
-  uint32_t gen = 0;
   uint32_t prev = UINT32_MAX, next = UINT32_MAX;  ///< program-order list of tracked packets
   uint32_t flight_pos = 0;                        ///< index in in_flight_ while there
   uint32_t reply_bytes = 0;                       ///< counted against the incast cap
   uint16_t mn = 0;
-  uint8_t attempts = 0;
+  uint16_t attempts = 0;    ///< transmissions so far (saturating)
   State state = kFree;
   bool write = false;
   bool full_fence = false;  ///< control operations: ordered against everything
@@ -66,6 +75,8 @@ struct ThreadCtx::Path {
   RttEstimator rtt;
   uint32_t in_flight = 0;
   uint32_t max_chunk = 0;
+  uint64_t token = 0;           ///< the MN's address token for this endpoint (0: none yet)
+  bool check_source = false;    ///< drop packets whose source is not `server`
   uint64_t full_pass = 0;       ///< pump pass in which the window was found full
   std::vector<net::TxItem> tx;  ///< this round's sends, flushed in one burst
 };
@@ -87,13 +98,15 @@ int64_t Incast::cap() {
 ThreadCtx::ThreadCtx(Client::Impl& c, uint16_t id)
     : c_(c),
       id_(id),
-      nonce_(((c.nonce_base + id) & 0xFFFFFF) | (((c.nonce_base + id) & 0xFFFFFF) == 0)),
+      session_(new_session()),
+      seq_limit_(uint64_t{1} << std::clamp(c.options.seq_bits, 2u, 48u)),
       lock_token_(random_key()) {
   paths_.resize(c.mns.size());
   for (size_t m = 0; m < c.mns.size(); ++m) {
     Path& p = paths_[m];
     p.transport = net::connect(c.mns[m]->locator, &p.server);  // throws TransportError
     p.window = DelayWindow(c.cc);
+    p.check_source = p.transport->exact_peer_source();
     p.max_chunk = std::min<uint32_t>(p.transport->mtu() - static_cast<uint32_t>(wire::kHeaderBytes),
                                      wire::kMaxAccessBytes);
     p.tx.reserve(kMaxPackets);
@@ -164,8 +177,17 @@ int ThreadCtx::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint
   Packet& p = packets_[i];
   const MnInfo& m = *c_.mns[mn];
   p.hdr = wire::make_header(code);
-  p.hdr.pid = code == Opcode::kRasCreate || code == Opcode::kStats ? 0 : m.pid;
-  p.hdr.key = code == Opcode::kRasCreate || code == Opcode::kStats ? 0 : m.key;
+  p.session = session_;
+  p.id = (seq_counter_ << kSlotBits) | i;
+  if (++seq_counter_ >= seq_limit_) {  // never reuse an identity: a new incarnation instead
+    session_ = new_session();
+    seq_counter_ = 1;
+    ++counters_.sessions;
+  }
+  p.hdr.pid = code == Opcode::kRasCreate ? 0 : m.pid;
+  p.hdr.key = code == Opcode::kRasCreate
+                  ? (c_.auth.empty() ? 0 : wire::credential_proof(c_.auth, p.session, p.id))
+                  : m.key;
   p.payload = {};
   p.read_into = nullptr;
   p.lo = lo;
@@ -185,7 +207,6 @@ int ThreadCtx::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint
   p.first_ns = now;
   p.deadline_ns = p.first_ns + c_.options.deadline_ms * 1'000'000;
   next_timer_ns_ = std::min(next_timer_ns_, p.deadline_ns);
-  p.family = (nonce_ << 40) | ((p.gen & kGenMask) << 16) | i;
   // Append to program order.
   p.prev = tail_;
   p.next = UINT32_MAX;
@@ -370,18 +391,21 @@ void ThreadCtx::pump(uint64_t now) {
 
 void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
   Path& path = paths_[p.mn];
+  p.hdr.session = p.session;
+  p.hdr.seq = p.id;
+  p.hdr.token = path.token;
   if (retransmission) {
-    ++p.attempts;
-    p.hdr.req_id = p.family | (static_cast<uint64_t>(1 + (p.attempts - 1) % 15) << 36);
-    p.hdr.retry_of = p.family;
+    if (p.attempts != UINT16_MAX) ++p.attempts;
+    p.hdr.attempt = static_cast<uint16_t>(p.attempts - 1);
+    // Measured from the request's issue, which is no later than its first transmission: an age
+    // may be over-stated (the MN then refuses sooner), never under-stated.
     p.hdr.age_ms = static_cast<uint32_t>(std::min<uint64_t>((now - p.first_ns) / 1'000'000, UINT32_MAX));
     p.rto_ns = std::min(p.rto_ns * 2, c_.options.max_rto_us * 1000);
     p.retransmitted = true;
     ++counters_.retransmissions;
   } else {
-    p.hdr.req_id = p.family;
-    p.hdr.retry_of = 0;
-    p.hdr.age_ms = 0;
+    p.hdr.attempt = 0;
+    p.hdr.age_ms = static_cast<uint32_t>(std::min<uint64_t>((now - p.first_ns) / 1'000'000, UINT32_MAX));
     p.rto_ns = path.rtt.rto_ns(c_.options.rto_us * 1000, c_.options.max_rto_us * 1000);
     p.retransmitted = false;
     p.attempts = 1;
@@ -412,38 +436,66 @@ void ThreadCtx::flush() {
 
 // --- Receiving and completing -------------------------------------------------------------
 
-bool ThreadCtx::receive(size_t mn, std::span<const std::byte> pkt, uint64_t now) {
+void ThreadCtx::retry_later(Packet& p, uint64_t now, uint64_t delay_ns) {
+  p.state = Packet::kWaitRetry;
+  p.retry_at_ns = now + delay_ns;
+  next_timer_ns_ = std::min(next_timer_ns_, std::min(p.retry_at_ns, p.deadline_ns));
+}
+
+bool ThreadCtx::receive(size_t mn, const net::PacketView& pv, uint64_t now) {
+  Path& path = paths_[mn];
+  if (path.check_source && !(pv.from == path.server)) [[unlikely]] {
+    ++counters_.foreign;  // not from the MN: whatever it says, it is not an answer
+    return false;
+  }
+  const std::span<const std::byte> pkt = pv.data;
   Header h;
   if (wire::validate(pkt, &h) != Status::kOk || !(h.flags & wire::kFlagReply)) {
     ++counters_.stray;
     return false;
   }
-  const uint64_t family = h.retry_of != 0 ? h.retry_of : h.req_id;
-  const uint32_t i = family & kSlotMask;
-  if ((family >> 40) != nonce_ || i >= kMaxPackets) {
+  const uint32_t i = h.seq & kSlotMask;
+  if (i >= kMaxPackets) {
     ++counters_.stray;
     return false;
   }
   Packet& p = packets_[i];
-  if ((p.state != Packet::kInFlight && p.state != Packet::kWaitRetry) || p.family != family ||
-      p.mn != mn || h.opcode != p.hdr.opcode) {
+  if ((p.state != Packet::kInFlight && p.state != Packet::kWaitRetry) || p.session != h.session ||
+      p.id != h.seq || p.mn != mn || h.opcode != p.hdr.opcode) {
     ++counters_.stray;  // a duplicate, or a late answer for an earlier use of this slot
     return false;
   }
   const auto s = static_cast<Status>(h.status);
-  if (s == Status::kBadChecksum) {  // the MN got our packet damaged: send it again now
+  if (p.write && s != Status::kBadChecksum && s != Status::kUnproven)
+    counters_.min_horizon_ms = std::min<uint64_t>(
+        counters_.min_horizon_ms, h.age_ms == wire::kHorizonUnbounded ? UINT64_MAX : h.age_ms);
+  // Resends after NACKs and "busy" are paced: 20 us doubling per attempt, capped by the
+  // timeout, so that a path that keeps corrupting our packets gets no storm, and the deadline
+  // still bounds the call.
+  const uint64_t pace_ns =
+      std::min<uint64_t>(20'000ull << std::min<uint32_t>(p.attempts, 12), p.rto_ns);
+  if (s == Status::kBadChecksum) {  // the MN got our packet damaged: send it again soon
     ++counters_.nacks;
-    send(p, now, true);
+    retry_later(p, now, pace_ns);
+    return false;
+  }
+  if (s == Status::kUnproven) {  // large read: the MN wants proof of our address first
+    ++counters_.unproven;
+    const bool news = h.token != 0 && h.token != path.token;
+    if (h.token != 0) path.token = h.token;
+    retry_later(p, now, news ? 0 : pace_ns);  // a token we already sent is paced
     return false;
   }
   if (s == Status::kRetryLater) {  // not executed; back off and try again
     ++counters_.busy;
-    p.state = Packet::kWaitRetry;
-    p.retry_at_ns = now + std::min<uint64_t>(50'000ull << std::min<uint32_t>(p.attempts, 10),
-                                             c_.options.max_rto_us * 1000);
-    next_timer_ns_ = std::min(next_timer_ns_, p.retry_at_ns);
+    retry_later(p, now, std::min<uint64_t>(50'000ull << std::min<uint32_t>(p.attempts, 10),
+                                           c_.options.max_rto_us * 1000));
     return false;
   }
+  if (s == Status::kStale) ++counters_.stale;
+
+  if (h.opcode == static_cast<uint8_t>(Opcode::kRasCreate) && s == Status::kOk && h.token != 0)
+    path.token = h.token;
   if (p.read_into != nullptr && s == Status::kOk) {
     const auto data = wire::payload_of(pkt);
     if (data.size() != p.hdr.length) {
@@ -452,7 +504,6 @@ bool ThreadCtx::receive(size_t mn, std::span<const std::byte> pkt, uint64_t now)
     }
     std::memcpy(p.read_into, data.data(), data.size());
   }
-  Path& path = paths_[mn];
   if (!p.retransmitted) {  // Karn: only unambiguous samples
     const uint64_t rtt = now - p.sent_ns;
     path.rtt.sample(rtt);
@@ -495,7 +546,6 @@ void ThreadCtx::finish(Packet& p, int err) {
   --o.remaining;
   pump_needed_ = true;
   p.state = Packet::kFree;
-  ++p.gen;
   free_packets_.push_back(i);
   // Fences whose requests have all completed stop holding anything back.
   while (!fences_.empty() && (head_ == UINT32_MAX || packets_[head_].seq >= fences_.front()))
@@ -507,13 +557,14 @@ void ThreadCtx::timers(uint64_t now) {
   uint64_t next = UINT64_MAX;
   for (size_t k = in_flight_.size(); k-- > 0;) {
     Packet& p = packets_[in_flight_[k]];
+    // The deadline holds whatever arrives (NACKs, "busy", tokens, garbage, silence).
+    if (now >= p.deadline_ns) {
+      finish(p, p.state == Packet::kWaitRetry && p.busy_only ? -EAGAIN : -ETIMEDOUT);
+      continue;
+    }
     if (p.state == Packet::kInFlight) {
       p.busy_only = false;
       if (now - p.sent_ns >= p.rto_ns) {
-        if (now >= p.deadline_ns) {
-          finish(p, -ETIMEDOUT);
-          continue;
-        }
         ++counters_.timeouts;
         Path& path = paths_[p.mn];
         path.window.on_timeout(path.rtt.srtt_ns(), now);
@@ -522,16 +573,13 @@ void ThreadCtx::timers(uint64_t now) {
       next = std::min(next, p.sent_ns + p.rto_ns);
     } else if (p.state == Packet::kWaitRetry) {
       if (now >= p.retry_at_ns) {
-        if (now >= p.deadline_ns) {
-          finish(p, p.busy_only ? -EAGAIN : -ETIMEDOUT);
-          continue;
-        }
         send(p, now, true);
         next = std::min(next, p.sent_ns + p.rto_ns);
       } else {
         next = std::min(next, p.retry_at_ns);
       }
     }
+    next = std::min(next, p.deadline_ns);
   }
   // Requests that never got out (held by ordering, the window or a dead MN) expire too.
   for (size_t k = queued_.size(); k-- > 0;) {
@@ -553,7 +601,7 @@ bool ThreadCtx::progress(uint64_t now) {
     Path& path = paths_[m];
     if (path.in_flight == 0) continue;
     const size_t got = path.transport->rx_burst(rx);
-    for (size_t k = 0; k < got; ++k) any |= receive(m, rx[k].data, now);
+    for (size_t k = 0; k < got; ++k) any |= receive(m, rx[k], now);
     path.transport->release(std::span(rx, got));
   }
   timers(now);  // returns at once until the earliest timer is due

@@ -16,6 +16,12 @@ const char* status_name(Status s) {
     case Status::kTooManyRas: return "kTooManyRas";
     case Status::kShuttingDown: return "kShuttingDown";
     case Status::kStale: return "kStale";
+    case Status::kIdMismatch: return "kIdMismatch";
+    case Status::kAuthRequired: return "kAuthRequired";
+    case Status::kBadCredential: return "kBadCredential";
+    case Status::kQuotaMemory: return "kQuotaMemory";
+    case Status::kQuotaSlots: return "kQuotaSlots";
+    case Status::kUnproven: return "kUnproven";
     case Status::kTruncated: return "kTruncated";
     case Status::kBadMagic: return "kBadMagic";
     case Status::kBadVersion: return "kBadVersion";
@@ -44,7 +50,15 @@ const char* status_message(Status s) {
     case Status::kTooManyRas: return "memory node has no room for another address space";
     case Status::kShuttingDown: return "memory node is shutting down";
     case Status::kStale:
-      return "retransmission too old: the memory node cannot tell whether the request ran";
+      return "too old: the memory node cannot prove the request has not run, so it refused it";
+    case Status::kIdMismatch:
+      return "request identity reused by a different request (client bug or forgery)";
+    case Status::kAuthRequired: return "the memory node requires a credential (--auth-file)";
+    case Status::kBadCredential: return "the credential does not match the memory node's";
+    case Status::kQuotaMemory: return "the address space's memory quota is used up";
+    case Status::kQuotaSlots: return "the address space's page-table slot quota is used up";
+    case Status::kUnproven:
+      return "large reply to an address that has not proven itself: resend with the token";
     case Status::kTruncated: return "packet shorter than its header";
     case Status::kBadMagic: return "not a Clio packet (bad magic)";
     case Status::kBadVersion: return "unsupported protocol version";
@@ -53,7 +67,7 @@ const char* status_message(Status s) {
     case Status::kBadFlags: return "undefined flag bits";
     case Status::kBadChecksum: return "checksum mismatch (corrupted packet)";
     case Status::kBadReserved: return "reserved header field is not zero";
-    case Status::kBadRequestId: return "request id is zero";
+    case Status::kBadRequestId: return "request session or sequence number is zero";
   }
   return "unknown status code";
 }

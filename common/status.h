@@ -26,6 +26,14 @@ enum class Status : uint8_t {
   kStale = 11,               ///< a retransmission older than the MN's memory of executed
                              ///< requests: it cannot tell whether the first attempt ran, so it
                              ///< does not run it again; the outcome is unknown
+  kIdMismatch = 12,          ///< the request reuses the identity (session, seq) of a different
+                             ///< recorded request (opcode, va, length, key or payload differ)
+  kAuthRequired = 13,        ///< kRasCreate without a credential, and the MN requires one
+  kBadCredential = 14,       ///< kRasCreate with a credential that does not match the MN's
+  kQuotaMemory = 15,         ///< ralloc past the address space's memory quota
+  kQuotaSlots = 16,          ///< ralloc past the address space's page-table slot quota
+  kUnproven = 17,            ///< the reply would be over 3x the request and the source address
+                             ///< has not proven itself: the reply carries the token to resend with
 
   // --- Packet validation (wire::validate); such packets are dropped, never served ------------
   kTruncated = 32,           ///< shorter than a header
@@ -36,7 +44,7 @@ enum class Status : uint8_t {
   kBadFlags = 37,            ///< flag bits undefined for the opcode
   kBadChecksum = 38,         ///< corrupted in flight
   kBadReserved = 39,         ///< a reserved field is not zero
-  kBadRequestId = 40,        ///< a request with id 0
+  kBadRequestId = 40,        ///< a request with session or seq 0
 };
 
 /// Short stable name, e.g. "kUnmapped". Never null.

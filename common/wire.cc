@@ -22,12 +22,13 @@ const char* opcode_name(Opcode op) {
   return "unknown";
 }
 
-uint32_t checksum(const Header& h, std::span<const std::byte> payload) {
-  const uint32_t c = crc32c_3way(0, &h, kChecksummedHeaderBytes);
-  return crc32c_3way(c, payload.data(), payload.size());
+uint32_t payload_crc(std::span<const std::byte> payload) {
+  return crc32c_3way(0, payload.data(), payload.size());
 }
 
-namespace {
+uint32_t checksum(const Header& h, uint32_t payload_crc) {
+  return crc32c_3way(payload_crc, &h, kChecksummedHeaderBytes);
+}
 
 bool known_opcode(uint8_t op) {
   switch (static_cast<Opcode>(op)) {
@@ -45,6 +46,8 @@ bool known_opcode(uint8_t op) {
   }
   return false;
 }
+
+namespace {
 
 /// Flag bits a request of this opcode may carry.
 uint8_t request_flags(Opcode op) {
@@ -79,23 +82,23 @@ Status check_lengths(const Header& h, size_t payload_bytes) {
 
 }  // namespace
 
-Status validate(std::span<const std::byte> pkt, Header* out) {
+Status validate(std::span<const std::byte> pkt, Header* out, uint32_t* crc) {
   if (pkt.size() < kHeaderBytes) return Status::kTruncated;
   Header h;
   std::memcpy(&h, pkt.data(), kHeaderBytes);
   if (h.magic != kMagic) return Status::kBadMagic;
   if (h.version != kVersion) return Status::kBadVersion;
-  if (checksum(h, payload_of(pkt)) != h.checksum) return Status::kBadChecksum;
+  const uint32_t pcrc = payload_crc(payload_of(pkt));
+  if (crc != nullptr) *crc = pcrc;
+  if (checksum(h, pcrc) != h.checksum) return Status::kBadChecksum;
   if (!known_opcode(h.opcode)) return Status::kBadOpcode;
-  if (h.reserved0 != 0) return Status::kBadReserved;
-  if (h.retry_of == 0 && h.age_ms != 0) return Status::kBadReserved;  // only retries have an age
   const bool reply = h.flags & kFlagReply;
   if (reply) {
     if (h.flags != kFlagReply) return Status::kBadFlags;
   } else {
     if (h.flags & ~request_flags(static_cast<Opcode>(h.opcode))) return Status::kBadFlags;
     if (h.status != 0) return Status::kBadReserved;
-    if (h.req_id == 0) return Status::kBadRequestId;
+    if (h.session == 0 || h.seq == 0) return Status::kBadRequestId;
   }
   if (Status s = check_lengths(h, pkt.size() - kHeaderBytes); s != Status::kOk) return s;
   if (out != nullptr) *out = h;

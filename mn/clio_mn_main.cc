@@ -13,6 +13,7 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/siphash.h"
 #include "common/units.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
@@ -50,8 +51,16 @@ int main(int argc, char** argv) {
       "page-table slots per physical page")(
       "max-ras", po::value<uint32_t>()->default_value(65536),
       "address spaces that may live at once")(
-      "dedup-entries", po::value<size_t>()->default_value(65536),
-      "recently executed requests remembered per worker (answers retransmissions)")(
+      "dedup-entries", po::value<size_t>()->default_value(0),
+      "executed requests remembered per worker, so none runs twice (0: sized for 500K recorded "
+      "requests/s over the default 5 s deadline plus the packet lifetime)")(
+      "max-packet-lifetime-ms", po::value<uint64_t>()->default_value(mn::kDefaultMaxPacketLifetimeMs),
+      "longest a packet may spend in the network and queues; a write or atomic the MN cannot "
+      "prove unexecuted within this margin is refused (kStale, -EIO at the caller)")(
+      "auth-file", po::value<std::string>(),
+      "file whose first line is the secret clients must prove to create address spaces (mode "
+      "0600; clients read it from CLIO_AUTH_FILE or the locator key auth_file=)")(
+      "insecure-no-auth", "let anyone who can reach the MN create address spaces (tests only)")(
       "cpus", po::value<std::string>()->default_value(""),
       "pin worker i to the i-th CPU of this comma-separated list (e.g. 2,3)")(
       "log-level", po::value<std::string>()->default_value("info"),
@@ -88,6 +97,17 @@ int main(int argc, char** argv) {
     scfg.listen = vm["listen"].as<std::string>();
     scfg.workers = vm["workers"].as<unsigned>();
     scfg.dedup_entries = vm["dedup-entries"].as<size_t>();
+    scfg.max_packet_lifetime_ms = vm["max-packet-lifetime-ms"].as<uint64_t>();
+    if (vm.count("auth-file") && vm.count("insecure-no-auth"))
+      throw ConfigError("--auth-file and --insecure-no-auth exclude each other");
+    if (vm.count("auth-file")) {
+      scfg.auth = load_credential(vm["auth-file"].as<std::string>());
+    } else if (!vm.count("insecure-no-auth") && scfg.listen.rfind("inproc:", 0) != 0) {
+      throw ConfigError(
+          "no credential: pass --auth-file FILE (a secret of 16+ characters, mode 0600, which "
+          "clients read from CLIO_AUTH_FILE), or --insecure-no-auth to let anyone reachable "
+          "create address spaces");
+    }
     const std::string cpus = vm["cpus"].as<std::string>();
     for (size_t at = 0; at < cpus.size();) {
       const size_t comma = std::min(cpus.find(',', at), cpus.size());
@@ -121,6 +141,9 @@ int main(int argc, char** argv) {
       // Fill the workers' rings of pre-zeroed pages first, so that the first touches do not
       // find them empty and the zeroing does not compete with the first requests.
       node.refill_now();
+      if (scfg.auth.empty() && scfg.listen.rfind("inproc:", 0) != 0)
+        CLIO_LOG(WARN, "mn", "--insecure-no-auth: anyone who reaches %s may create address spaces",
+                 server.locator().c_str());
       std::printf("clio-mn: serving %s\n", server.locator().c_str());
       std::fflush(stdout);
       for (;;) {

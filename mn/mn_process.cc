@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
 #include "common/clock.h"
+#include "common/rng.h"
 
 namespace clio::mn {
 
@@ -26,7 +28,36 @@ std::string default_mn_binary() {
   return "clio-mn";
 }
 
-MnProcess::MnProcess(const std::string& binary, const std::vector<std::string>& args) {
+std::string test_credential_file() {
+  static const std::string path = [] {
+    if (const char* env = std::getenv("CLIO_AUTH_FILE"); env != nullptr && *env != '\0')
+      return std::string(env);
+    char tmpl[] = "/tmp/clio-auth-XXXXXX";
+    const int fd = mkstemp(tmpl);  // mode 0600
+    if (fd < 0) throw std::runtime_error(std::string("mkstemp: ") + std::strerror(errno));
+    const std::string secret = std::to_string(random_key()) + "-" + std::to_string(random_key());
+    const std::string line = secret + "\n";
+    if (write(fd, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
+      throw std::runtime_error(std::string("write credential: ") + std::strerror(errno));
+    close(fd);
+    static const std::string made = tmpl;
+    std::atexit([] { unlink(made.c_str()); });
+    setenv("CLIO_AUTH_FILE", tmpl, 1);
+    return std::string(tmpl);
+  }();
+  return path;
+}
+
+MnProcess::MnProcess(const std::string& binary, const std::vector<std::string>& given) {
+  std::vector<std::string> args = given;
+  bool has_auth = false;
+  for (const std::string& a : args)
+    has_auth |= a == "--auth-file" || a.rfind("--auth-file=", 0) == 0 || a == "--insecure-no-auth" ||
+                a == "--help" || a == "-h";
+  if (!has_auth) {
+    args.push_back("--auth-file");
+    args.push_back(test_credential_file());
+  }
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
     throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));

@@ -13,9 +13,15 @@ namespace clio::mn {
 /// "clio-mn" from PATH.
 std::string default_mn_binary();
 
+/// A credential file for MNs started by tests, benchmarks and the main job: CLIO_AUTH_FILE if
+/// set, else a file of this process's own with a random secret (mode 0600, removed at exit),
+/// which it then names in CLIO_AUTH_FILE so that CLib in this process uses it.
+std::string test_credential_file();
+
 class MnProcess {
  public:
-  /// Starts the clio-mn at `binary` with `args`; throws std::runtime_error if it does not say it
+  /// Starts the clio-mn at `binary` with `args` (plus --auth-file test_credential_file() unless
+  /// args already say --auth-file or --insecure-no-auth); throws std::runtime_error if it does not say it
   /// is serving within 20 s (the message carries what it printed on stderr).
   MnProcess(const std::string& binary, const std::vector<std::string>& args);
   /// SIGTERM, then SIGKILL if it has not exited after 10 s.

@@ -1,5 +1,7 @@
 #include "mn/server.h"
 
+#include <algorithm>
+#include <bit>
 #include <cinttypes>
 #include <cstdio>
 
@@ -20,6 +22,19 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
   if (cfg_.workers < 1 || cfg_.workers > mn.config().max_workers)
     throw ConfigError("workers " + std::to_string(cfg_.workers) + ": must be from 1 to " +
                       std::to_string(mn.config().max_workers));
+  if (cfg_.max_packet_lifetime_ms == 0 || cfg_.max_packet_lifetime_ms > 600'000)
+    throw ConfigError("max packet lifetime " + std::to_string(cfg_.max_packet_lifetime_ms) +
+                      " ms: must be from 1 ms to 10 minutes");
+  if (cfg_.token_epoch_shift < 4 || cfg_.token_epoch_shift > 30)
+    throw ConfigError("token epoch shift must be from 4 to 30");
+  const size_t entries =
+      cfg_.dedup_entries != 0
+          ? cfg_.dedup_entries
+          : std::bit_ceil(kDedupSizingRate * (kDedupSizingDeadlineMs + cfg_.max_packet_lifetime_ms) /
+                          1000);
+  if (entries > (size_t{1} << 30))
+    throw ConfigError("dedup entries " + std::to_string(entries) + ": at most 2^30 per worker");
+  token_key_ = random_sip_key();
   // Worker 0 binds first; the others bind where it did (a udp port=0 is resolved by then).
   std::string where = cfg_.listen;
   for (unsigned i = 0; i < cfg_.workers; ++i) {
@@ -28,7 +43,8 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
       where = t->member_locator();
       locator_ = t->locator();
     }
-    workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_worker(), cfg_.dedup_entries));
+    workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_worker(), entries,
+                                                     mn.config().max_ras));
     if (!cfg_.cpus.empty()) workers_.back()->cpu = cfg_.cpus[i % cfg_.cpus.size()];
   }
   for (auto& w : workers_) w->thread = std::thread([this, s = w.get()] { run(*s); });
@@ -57,6 +73,20 @@ ServerStats MnServer::stats() const {
     s.control_busy += ld(c.control_busy);
     s.stray_replies += ld(c.stray_replies);
     s.stale += ld(c.stale);
+    s.unauthenticated += ld(c.unauthenticated);
+    s.bad_credential += ld(c.bad_credential);
+    s.id_mismatch += ld(c.id_mismatch);
+    s.foreign_replays += ld(c.foreign_replays);
+    s.unproven += ld(c.unproven);
+    s.dedup_entries += ld(c.dedup_entries);
+    s.dedup_capacity += w->dedup.capacity();
+    s.dedup_evictions += ld(c.dedup_evictions);
+    s.dedup_unfair_evictions += ld(c.dedup_unfair);
+    const uint64_t last = ld(c.last_evicted_ms);
+    if (last != 0) {
+      const uint64_t now = now_ns() / 1'000'000 + 1;
+      s.min_horizon_ms = std::min(s.min_horizon_ms, now > last ? now - last : 0);
+    }
   }
   return s;
 }
@@ -78,6 +108,18 @@ std::string MnServer::report() const {
   add("\n  replies=%" PRIu64 " retransmissions-answered=%" PRIu64 " stale=%" PRIu64 " nacks=%" PRIu64
       " tx-dropped=%" PRIu64 " control-busy=%" PRIu64 "\n",
       s.replies, s.dedup_hits, s.stale, s.nacks, s.tx_dropped, s.control_busy);
+  add("  refused: unauthenticated=%" PRIu64 " bad-credential=%" PRIu64 " id-mismatch=%" PRIu64
+      " foreign-replays=%" PRIu64 " unproven-address=%" PRIu64 "\n",
+      s.unauthenticated, s.bad_credential, s.id_mismatch, s.foreign_replays, s.unproven);
+  if (s.min_horizon_ms == UINT64_MAX) {
+    add("  records: %" PRIu64 " of %" PRIu64 ", none evicted (horizon unbounded)\n", s.dedup_entries,
+        s.dedup_capacity);
+  } else {
+    add("  records: %" PRIu64 " of %" PRIu64 ", evictions=%" PRIu64 " (below fair share %" PRIu64
+        "), shortest horizon %" PRIu64 " ms (max packet lifetime %" PRIu64 " ms)\n",
+        s.dedup_entries, s.dedup_capacity, s.dedup_evictions, s.dedup_unfair_evictions,
+        s.min_horizon_ms, cfg_.max_packet_lifetime_ms);
+  }
   add("  dropped=%" PRIu64, s.dropped_total() + s.stray_replies);
   for (size_t i = 0; i < s.dropped.size(); ++i)
     if (s.dropped[i] != 0)

@@ -7,12 +7,20 @@
 // path through the worker's SPSC ring and answered when it replies; the worker never waits.
 //
 // Statelessness: there are no connections and no per-client buffers. The only memory of requests
-// is each worker's bounded DedupTable (and the few control operations in flight), which makes a
-// retransmission get its first answer instead of running twice.
+// is each worker's bounded DedupTable (and the few control operations in flight), which makes
+// every mutation run at most once (docs/protocol.md has the argument).
+//
+// Order of checks for every request: validate the packet; authenticate it (the address space's
+// key, or for kRasCreate the operator's credential); only then look at the records. A request
+// that fails authentication is answered (with a header-only reply, never larger than what it
+// sent) and never recorded, so strangers can neither evict records nor be answered from them.
+// Reads whose reply would exceed wire::kAmplification times the request need the sender's
+// address token (a MAC of its endpoint and the epoch), handed out in kRasCreate and kUnproven
+// replies: a forged source address cannot be used to amplify traffic toward a victim.
 //
 // Bad input: every packet is validated before anything is read from it; a malformed packet is
 // dropped and counted by reason. A corrupted packet (checksum mismatch) whose header still names
-// an opcode gets a NACK (status kBadChecksum) so that the client retransmits at once.
+// an opcode gets a NACK (status kBadChecksum) so that the client resends (paced).
 //
 // Implemented in server.cc (threads, stats) and server_datapath.cc (the loop).
 #pragma once
@@ -25,16 +33,36 @@
 #include <thread>
 #include <vector>
 
+#include "common/siphash.h"
 #include "mn/dedup.h"
 #include "mn/memory_node.h"
 #include "verbs_shim/transport.h"
 
 namespace clio::mn {
 
+/// Recorded requests per second and worker that the automatic dedup table is sized for.
+inline constexpr uint64_t kDedupSizingRate = 500'000;
+/// The client's default deadline (ClientOptions::deadline_ms) that the table is sized for.
+inline constexpr uint64_t kDedupSizingDeadlineMs = 5'000;
+/// Default maximum packet lifetime: no packet is delivered later than this after it was sent.
+inline constexpr uint64_t kDefaultMaxPacketLifetimeMs = 1'000;
+
 struct ServerConfig {
   std::string listen = "inproc:name=mn0";  ///< transport locator to serve on
   unsigned workers = 1;                    ///< worker threads (each with its own endpoint)
-  size_t dedup_entries = size_t{1} << 16;  ///< per worker; see DedupTable
+  /// Records per worker (see DedupTable); 0: kDedupSizingRate x (kDedupSizingDeadlineMs +
+  /// max_packet_lifetime_ms), rounded up to a power of two (4 Mi entries, 320 MiB of lazily
+  /// mapped memory per worker, at the defaults).
+  size_t dedup_entries = 0;
+  /// The network's maximum packet lifetime (ms), the MPL of docs/protocol.md: the MN refuses
+  /// (kStale) a mutation it cannot find unless its first transmission is provably newer than
+  /// the newest record its address space lost, allowing this long for transit and queues.
+  uint64_t max_packet_lifetime_ms = kDefaultMaxPacketLifetimeMs;
+  /// The operator's credential for kRasCreate (derive_key() of the --auth-file secret); empty:
+  /// anyone may create address spaces (only for in-process and trusted test set-ups).
+  SipKey auth;
+  /// Address tokens are valid for two epochs of 2^token_epoch_shift ms (default about 65 s).
+  unsigned token_epoch_shift = 16;
   uint64_t idle_wait_ns = 1'000'000;       ///< how long an idle worker sleeps in wait()
   std::vector<int> cpus;                   ///< pin worker i to cpus[i % size] (empty: no pinning)
 };
@@ -49,7 +77,17 @@ struct ServerStats {
   uint64_t tx_dropped = 0;        ///< replies the transport would not take (the client retries)
   uint64_t control_busy = 0;      ///< control requests refused with kRetryLater (queue full)
   uint64_t stray_replies = 0;     ///< packets marked as replies, which an MN never expects
-  uint64_t stale = 0;             ///< retransmissions too old to answer safely (kStale)
+  uint64_t stale = 0;             ///< mutations the MN could not prove unexecuted (kStale)
+  uint64_t unauthenticated = 0;   ///< refused: no live address space with that pid and key
+  uint64_t bad_credential = 0;    ///< kRasCreate refused: credential missing or wrong
+  uint64_t id_mismatch = 0;       ///< a recorded identity reused by a different request
+  uint64_t foreign_replays = 0;   ///< a recorded request from another endpoint: ignored
+  uint64_t unproven = 0;          ///< large reads refused until the source proves its address
+  uint64_t dedup_entries = 0;     ///< records held, summed over workers
+  uint64_t dedup_capacity = 0;
+  uint64_t dedup_evictions = 0;
+  uint64_t dedup_unfair_evictions = 0;  ///< evictions below a pid's fair share
+  uint64_t min_horizon_ms = UINT64_MAX; ///< shortest record horizon of any address space
 
   uint64_t dropped_total() const;
 };
@@ -77,13 +115,18 @@ class MnServer {
 
   void run(WorkerState& w);
   void serve(WorkerState& w, std::span<net::PacketView> pkts);
-  void serve_control(WorkerState& w, const net::PacketView& p, const wire::Header& h, size_t* ntx);
+  void serve_control(WorkerState& w, const net::PacketView& p, const wire::Header& h, uint32_t crc,
+                     size_t* ntx);
+  void publish_dedup(WorkerState& w);
   void finish_controls(WorkerState& w);
   void send(WorkerState& w, size_t n);
+  uint64_t address_token(const net::Endpoint& to, uint64_t epoch) const;
+  bool token_valid(WorkerState& w, const net::Endpoint& from, uint64_t token);
 
   MemoryNode& mn_;
   const ServerConfig cfg_;
   std::string locator_;
+  SipKey token_key_;  ///< random per MN process: tokens die with it
   std::vector<std::unique_ptr<WorkerState>> workers_;
   std::atomic<bool> stop_{false};
 };

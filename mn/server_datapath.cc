@@ -1,9 +1,8 @@
-// The MN worker loop: rx_burst -> validate -> execute -> reply -> tx_burst -> release.
-// No allocation, no exceptions, no locks.
+// The MN worker loop: rx_burst -> validate -> authenticate -> records -> execute -> reply ->
+// tx_burst -> release. No allocation, no exceptions, no locks.
 #include <cstring>
 
 #include "common/clock.h"
-
 #include "mn/server_worker.h"
 
 namespace clio::mn {
@@ -18,8 +17,9 @@ void add(uint64_t& c, uint64_t n) {
   std::atomic_ref<uint64_t> a(c);
   a.store(a.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
 }
-
-uint64_t family_of(const Header& h) { return h.retry_of != 0 ? h.retry_of : h.req_id; }
+void publish(uint64_t& c, uint64_t v) {
+  std::atomic_ref<uint64_t>(c).store(v, std::memory_order_relaxed);
+}
 
 /// The reply skeleton: the request's identity echoed, never its key.
 Header reply_to(const Header& req, Status s) {
@@ -28,8 +28,9 @@ Header reply_to(const Header& req, Status s) {
   r.status = static_cast<uint8_t>(s);
   r.pid = req.pid;
   r.length = req.length;
-  r.req_id = req.req_id;
-  r.retry_of = req.retry_of;
+  r.session = req.session;
+  r.seq = req.seq;
+  r.attempt = req.attempt;
   r.va = req.va;
   return r;
 }
@@ -43,11 +44,18 @@ void apply(Header& r, const DedupEntry& e) {
   r.arg1 = e.arg1;
 }
 
-DedupEntry record_of(const Header& req, const Header& reply, uint64_t from_hash, uint64_t now_ms) {
+uint64_t digest_of(const Header& h, uint32_t payload_crc) {
+  return request_digest(h.opcode, h.flags, h.pid, h.length, h.va, h.key, h.arg0, h.arg1,
+                        payload_crc);
+}
+
+DedupEntry record_of(const Header& req, uint64_t digest, const Header& reply, uint64_t from_hash,
+                     uint64_t now_ms) {
   DedupEntry e;
-  e.family = family_of(req);
+  e.session = req.session;
+  e.seq = req.seq;
+  e.digest = digest;
   e.pid = req.pid;
-  e.opcode = req.opcode;
   e.status = reply.status;
   e.reply_pid = reply.pid;
   e.va = reply.va;
@@ -58,14 +66,32 @@ DedupEntry record_of(const Header& req, const Header& reply, uint64_t from_hash,
   return e;
 }
 
-/// A retransmission whose family the table does not hold, sent so long after the family's first
-/// attempt that the first attempt may have run and been forgotten.
-bool too_old(const Header& h, const DedupTable& t, uint64_t now_ms) {
-  // One ms of slack: both clocks are read in whole milliseconds.
-  return h.retry_of != 0 && uint64_t{h.age_ms} + 1 >= t.horizon_ms(now_ms);
+/// Statuses that prove the request was not authenticated: never recorded (a key's rights never
+/// change, so running the request again gives the same answer).
+bool unauthenticated(Status s) { return s == Status::kNoSuchRas; }
+
+uint32_t horizon_field(const DedupTable& t, uint32_t pid, uint64_t now_ms) {
+  const uint64_t h = t.horizon_ms(pid, now_ms);
+  return h >= wire::kHorizonUnbounded ? wire::kHorizonUnbounded : static_cast<uint32_t>(h);
 }
 
 }  // namespace
+
+uint64_t MnServer::address_token(const net::Endpoint& to, uint64_t epoch) const {
+  struct {
+    net::Endpoint ep;
+    uint64_t epoch;
+  } in{to, epoch};
+  static_assert(sizeof(in) == net::Endpoint::kBytes + 8);
+  const uint64_t t = siphash24(token_key_, std::as_bytes(std::span(&in, 1)));
+  return t | (t == 0);
+}
+
+bool MnServer::token_valid(WorkerState& w, const net::Endpoint& from, uint64_t token) {
+  if (token == 0) return false;
+  const uint64_t epoch = w.clock_ms() >> cfg_.token_epoch_shift;
+  return token == address_token(from, epoch) || token == address_token(from, epoch - 1);
+}
 
 void MnServer::run(WorkerState& w) {
   if (w.cpu >= 0) pin_to_cpu(w.cpu);
@@ -91,19 +117,21 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
   Worker& fast = *w.worker;
   Counters& c = w.counters;
   size_t ntx = 0;
-  w.now_ms = 0;  // read the clock at most once per burst, and only if a write needs it
+  w.now_ms = 0;               // read the clock at most once per burst, and only if a write needs it
   Worker::Batch batch(fast);  // replies gather read data from the pool: send inside the batch
   for (const net::PacketView& p : pkts) {
     Header h;
-    const Status v = wire::validate(p.data, &h);
+    uint32_t crc = 0;
+    const Status v = wire::validate(p.data, &h, &crc);
     if (v != Status::kOk) [[unlikely]] {
       bump(c.dropped[static_cast<uint8_t>(v) - 32]);
-      if (v == Status::kBadChecksum && p.data.size() >= wire::kHeaderBytes) {
+      if (v == Status::kBadChecksum) {
         // The header may be damaged too; answer only when it still reads as a known request.
+        // The NACK is header-sized, never larger than what arrived.
         std::memcpy(&h, p.data.data(), wire::kHeaderBytes);
         const auto op = static_cast<Opcode>(h.opcode);
-        if (!(h.flags & wire::kFlagReply) && h.req_id != 0 &&
-            std::strcmp(wire::opcode_name(op), "unknown") != 0) {
+        if (!(h.flags & wire::kFlagReply) && h.session != 0 && h.seq != 0 &&
+            wire::known_opcode(h.opcode)) {
           Header& r = w.reply_headers[ntx];
           r = reply_to(h, Status::kBadChecksum);
           r.pid = 0;
@@ -124,19 +152,8 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
     }
     bump(c.requests[h.opcode & 31]);
     const auto op = static_cast<Opcode>(h.opcode);
-    if (op == Opcode::kStats) {  // read-only figures: answered here, without the slow path
-      const MnStats st = mn_.stats();
-      Header& r = w.reply_headers[ntx];
-      r = reply_to(h, Status::kOk);
-      r.va = st.page_bytes;
-      r.arg0 = st.pages_free + st.pages_queued;
-      r.arg1 = st.pages_total;
-      wire::seal(r, {});
-      w.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
-      continue;
-    }
     if (!wire::is_data_opcode(op)) {
-      serve_control(w, p, h, &ntx);
+      serve_control(w, p, h, crc, &ntx);
       continue;
     }
 
@@ -144,21 +161,50 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
     std::span<const std::byte> payload;
     const Target t{h.pid, h.key, h.va};
     if (op == Opcode::kRead) {
-      const std::byte* data = nullptr;
-      const Status s = fast.read_view(t, h.length, &data);
-      r = reply_to(h, s);
-      if (s == Status::kOk) payload = std::span(data, h.length);
+      if (h.length > wire::kUnprovenReadBytes && !token_valid(w, p.from, h.token)) [[unlikely]] {
+        // Would send more than kAmplification x what arrived to an address that has not shown
+        // it receives there: a small reply with the token instead (it reaches only the owner).
+        r = reply_to(h, Status::kUnproven);
+        r.token = address_token(p.from, w.clock_ms() >> cfg_.token_epoch_shift);
+        bump(c.unproven);
+      } else {
+        const std::byte* data = nullptr;
+        const Status s = fast.read_view(t, h.length, &data);
+        r = reply_to(h, s);
+        if (s == Status::kOk) payload = std::span(data, h.length);
+        if (unauthenticated(s)) bump(c.unauthenticated);
+      }
+    } else if (const Status auth = fast.check_key(h.pid, h.key, /*write=*/true);
+               auth != Status::kOk) [[unlikely]] {
+      // Never recorded. Only this request's own record (same digest, hence same key) may
+      // answer it: the address space may have gone since it ran.
+      const DedupEntry* own = w.dedup.find(h.session, h.seq);
+      if (own != nullptr && own->digest == digest_of(h, crc) &&
+          own->sender == net::EndpointHash{}(p.from)) {
+        r = reply_to(h, Status::kOk);
+        apply(r, *own);
+        bump(c.dedup_hits);
+      } else {
+        r = reply_to(h, auth);
+        bump(c.unauthenticated);
+      }
     } else {
-      // Writes and atomics change memory: a retransmission must get the first answer.
+      // Writes and atomics change memory: each runs at most once (see mn/dedup.h).
       const uint64_t from_hash = net::EndpointHash{}(p.from);
-      const DedupEntry* seen = w.dedup.find(h.pid, family_of(h));
-      if (seen != nullptr && seen->sender == from_hash) {
+      const uint64_t digest = digest_of(h, crc);
+      const uint64_t now = w.clock_ms();
+      const DedupEntry* seen = w.dedup.find(h.session, h.seq);
+      if (seen != nullptr && seen->digest != digest) [[unlikely]] {
+        r = reply_to(h, Status::kIdMismatch);
+        bump(c.id_mismatch);
+      } else if (seen != nullptr && seen->sender != from_hash) [[unlikely]] {
+        bump(c.foreign_replays);  // the same request from elsewhere: a replay, not a retry
+        continue;
+      } else if (seen != nullptr) {
         r = reply_to(h, Status::kOk);
         apply(r, *seen);
         bump(c.dedup_hits);
-      } else if (seen != nullptr) {
-        continue;  // the same family from another sender: not a retransmission; ignore it
-      } else if (too_old(h, w.dedup, w.clock_ms())) {
+      } else if (w.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, now)) {
         r = reply_to(h, Status::kStale);
         bump(c.stale);
       } else {
@@ -173,56 +219,127 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         }
         r = reply_to(h, s);
         r.arg0 = old;
-        if (s != Status::kRetryLater) w.dedup.insert(record_of(h, r, from_hash, w.clock_ms()));
+        if (s != Status::kRetryLater && !unauthenticated(s)) {
+          w.dedup.insert(record_of(h, digest, r, from_hash, now));
+          w.dedup_dirty = true;
+        }
       }
+      r.age_ms = horizon_field(w.dedup, h.pid, now);
     }
     wire::seal(r, payload);
     w.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), payload};
   }
   send(w, ntx);
+  if (w.dedup_dirty) publish_dedup(w);
 }
 
-void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Header& h, size_t* ntx) {
+void MnServer::publish_dedup(WorkerState& w) {
+  w.dedup_dirty = false;
   Counters& c = w.counters;
-  const uint64_t family = family_of(h);
-  const uint64_t from_hash = net::EndpointHash{}(p.from);
+  publish(c.dedup_entries, w.dedup.size());
+  publish(c.dedup_evictions, w.dedup.evictions());
+  publish(c.dedup_unfair, w.dedup.unfair_evictions());
+  const uint64_t now = w.clock_ms();
+  const uint64_t h = w.dedup.min_horizon_ms(now);
+  publish(c.last_evicted_ms, h == UINT64_MAX ? 0 : now - h);
+}
+
+void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Header& h,
+                             uint32_t crc, size_t* ntx) {
+  Counters& c = w.counters;
   Header& r = w.reply_headers[*ntx];
-  if (const DedupEntry* seen = w.dedup.find(h.pid, family); seen != nullptr) {
-    if (seen->sender != from_hash) return;  // not a retransmission from the same client
+  const auto op = static_cast<Opcode>(h.opcode);
+  auto reply = [&] {
+    wire::seal(r, {});
+    w.tx[(*ntx)++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
+  };
+  // Authenticate first: strangers are answered (header-sized) and forgotten.
+  if (op == Opcode::kRasCreate) {
+    if (h.pid != 0) {
+      r = reply_to(h, Status::kBadArgument);
+      return reply();
+    }
+    if (!cfg_.auth.empty() && h.key != wire::credential_proof(cfg_.auth, h.session, h.seq)) {
+      r = reply_to(h, h.key == 0 ? Status::kAuthRequired : Status::kBadCredential);
+      bump(c.bad_credential);
+      return reply();
+    }
+  } else if (const Status auth = w.worker->check_key(h.pid, h.key, op != Opcode::kStats);
+             auth != Status::kOk) {
+    // A retransmitted kRasDestroy finds its address space gone: only its own record (same
+    // digest, hence the same key, from the same sender) may answer it, or, while the first
+    // attempt is still on the slow path, its coming answer.
+    for (const PendingControl& pc : w.pending)
+      if (pc.used && pc.req.session == h.session && pc.req.seq == h.seq &&
+          pc.digest == digest_of(h, crc))
+        return;
+    const DedupEntry* own = w.dedup.find(h.session, h.seq);
+    if (own != nullptr && own->digest == digest_of(h, crc) &&
+        own->sender == net::EndpointHash{}(p.from)) {
+      r = reply_to(h, Status::kOk);
+      apply(r, *own);
+      bump(c.dedup_hits);
+      return reply();
+    }
+    r = reply_to(h, auth);
+    bump(c.unauthenticated);
+    return reply();
+  }
+  if (op == Opcode::kStats) {  // read-only figures: answered here, without the slow path
+    // TODO(lease): renew the address space's lease here once MemoryNode::renew() lands.
+    const MnStats st = mn_.stats();
+    r = reply_to(h, Status::kOk);
+    r.va = st.page_bytes;
+    r.arg0 = st.pages_free + st.pages_queued;
+    r.arg1 = st.pages_total;
+    r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
+    return reply();
+  }
+  const uint64_t from_hash = net::EndpointHash{}(p.from);
+  const uint64_t digest = digest_of(h, crc);
+  if (const DedupEntry* seen = w.dedup.find(h.session, h.seq); seen != nullptr) {
+    if (seen->digest != digest) {
+      r = reply_to(h, Status::kIdMismatch);
+      bump(c.id_mismatch);
+      return reply();
+    }
+    if (seen->sender != from_hash) {  // not a retransmission from the same client
+      bump(c.foreign_replays);
+      return;
+    }
     r = reply_to(h, Status::kOk);
     apply(r, *seen);
+    if (op == Opcode::kRasCreate && r.status == static_cast<uint8_t>(Status::kOk))
+      r.token = address_token(p.from, w.clock_ms() >> cfg_.token_epoch_shift);
+    r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
     bump(c.dedup_hits);
-  } else {
-    for (const PendingControl& pc : w.pending)
-      if (pc.used && family_of(pc.req) == family && pc.req.pid == h.pid) return;  // answered soon
-    if (too_old(h, w.dedup, w.clock_ms())) {
-      r = reply_to(h, Status::kStale);
-      bump(c.stale);
-      wire::seal(r, {});
-      w.tx[(*ntx)++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
-      return;
-    }
-    size_t slot = 0;
-    while (slot < w.pending.size() && w.pending[slot].used) ++slot;
-    ControlRequest req{};
-    req.op = static_cast<Opcode>(h.opcode);
-    req.flags = h.flags;
-    req.pid = h.pid;
-    req.key = h.key;
-    req.va = h.va;
-    req.size = h.arg0;
-    req.cookie = slot;
-    if (slot == w.pending.size() || !w.worker->submit(req)) {
-      r = reply_to(h, Status::kRetryLater);
-      bump(c.control_busy);
-    } else {
-      w.pending[slot] = PendingControl{true, p.from, from_hash, h};
-      ++w.pending_count;
-      return;
-    }
+    return reply();
   }
-  wire::seal(r, {});
-  w.tx[(*ntx)++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
+  for (const PendingControl& pc : w.pending)
+    if (pc.used && pc.req.session == h.session && pc.req.seq == h.seq) return;  // answered soon
+  if (w.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, w.clock_ms())) {
+    r = reply_to(h, Status::kStale);
+    r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
+    bump(c.stale);
+    return reply();
+  }
+  size_t slot = 0;
+  while (slot < w.pending.size() && w.pending[slot].used) ++slot;
+  ControlRequest req{};
+  req.op = op;
+  req.flags = h.flags;
+  req.pid = h.pid;
+  req.key = h.key;
+  req.va = h.va;
+  req.size = h.arg0;
+  req.cookie = slot;
+  if (slot == w.pending.size() || !w.worker->submit(req)) {
+    r = reply_to(h, Status::kRetryLater);
+    bump(c.control_busy);
+    return reply();
+  }
+  w.pending[slot] = PendingControl{true, p.from, from_hash, digest, h};
+  ++w.pending_count;
 }
 
 void MnServer::finish_controls(WorkerState& w) {
@@ -231,6 +348,7 @@ void MnServer::finish_controls(WorkerState& w) {
   if (n == 0) return;
   w.now_ms = 0;
   size_t ntx = 0;
+  const uint64_t now = w.clock_ms();
   for (size_t i = 0; i < n; ++i) {
     PendingControl& pc = w.pending[done[i].cookie];
     Header& r = w.reply_headers[ntx];
@@ -244,13 +362,20 @@ void MnServer::finish_controls(WorkerState& w) {
       r.va = done[i].va;
     }
     // Keys in a recorded kRasCreate answer go only to the sender that asked (see serve_control).
-    w.dedup.insert(record_of(pc.req, r, pc.from_hash, w.clock_ms()));
+    if (done[i].status != Status::kRetryLater && !unauthenticated(done[i].status)) {
+      w.dedup.insert(record_of(pc.req, pc.digest, r, pc.from_hash, now));
+      w.dedup_dirty = true;
+    }
+    if (pc.req.opcode == static_cast<uint8_t>(Opcode::kRasCreate) && done[i].status == Status::kOk)
+      r.token = address_token(pc.to, now >> cfg_.token_epoch_shift);
+    r.age_ms = horizon_field(w.dedup, pc.req.pid, now);
     wire::seal(r, {});
     w.tx[ntx++] = net::TxItem{pc.to, std::as_bytes(std::span(&r, 1)), {}};
     pc.used = false;
     --w.pending_count;
   }
   send(w, ntx);
+  if (w.dedup_dirty) publish_dedup(w);
 }
 
 void MnServer::send(WorkerState& w, size_t n) {

@@ -19,7 +19,10 @@ struct MnServer::Counters {
   std::array<uint64_t, 32> requests{};
   std::array<uint64_t, 16> dropped{};
   uint64_t replies = 0, nacks = 0, dedup_hits = 0, tx_dropped = 0, control_busy = 0,
-           stray_replies = 0, stale = 0;
+           stray_replies = 0, stale = 0, unauthenticated = 0, bad_credential = 0, id_mismatch = 0,
+           foreign_replays = 0, unproven = 0;
+  // Published copies of the table's figures (the table itself is the worker's alone).
+  uint64_t dedup_entries = 0, dedup_evictions = 0, dedup_unfair = 0, last_evicted_ms = 0;
 };
 
 /// A control request handed to the slow path, waiting for its answer.
@@ -27,6 +30,7 @@ struct MnServer::PendingControl {
   bool used = false;
   net::Endpoint to;
   uint64_t from_hash = 0;
+  uint64_t digest = 0;
   wire::Header req{};
 };
 
@@ -43,14 +47,16 @@ struct MnServer::WorkerState {
   std::thread thread;
   int cpu = -1;  ///< pinned there when >= 0
   uint64_t now_ms = 0;  ///< this burst's clock reading, 0 until read
+  bool dedup_dirty = false;  ///< the table changed since its figures were published
 
   uint64_t clock_ms() {
     if (now_ms == 0) now_ms = now_ns() / 1'000'000 + 1;
     return now_ms;
   }
 
-  WorkerState(std::unique_ptr<net::Transport> t, std::unique_ptr<Worker> w, size_t dedup_entries)
-      : transport(std::move(t)), worker(std::move(w)), dedup(dedup_entries) {}
+  WorkerState(std::unique_ptr<net::Transport> t, std::unique_ptr<Worker> w, size_t dedup_entries,
+              uint32_t max_pids)
+      : transport(std::move(t)), worker(std::move(w)), dedup(dedup_entries, max_pids) {}
 };
 
 }  // namespace clio::mn

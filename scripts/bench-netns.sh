@@ -31,6 +31,9 @@ export CLIO_NETNS_PREFIX=${CLIO_NETNS_PREFIX:-clio-bench}
 # never share a core.
 mn_cpu=$(($(nproc) - 1))
 work=$(mktemp -d)
+# The operator's credential: clio-mn requires one; clients read it from CLIO_AUTH_FILE.
+(umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/auth"; echo >>"$work/auth")
+export CLIO_AUTH_FILE="$work/auth"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -45,7 +48,7 @@ scripts/netns.sh up >/dev/null
 start() {
   local name=$1 listen=$2 line
   mkfifo "$work/$name"
-  scripts/netns.sh exec mn "$build/mn/clio-mn" --listen "$listen" --memory 1G --page-size 4M \
+  scripts/netns.sh exec mn "$build/mn/clio-mn" --listen "$listen" --auth-file "$work/auth" --memory 1G --page-size 4M \
     --workers 1 --cpus "$mn_cpu" --log-level warn >"$work/$name" 2>"$work/$name.err" &
   pids+=($!)
   exec {fd}<"$work/$name"

@@ -42,6 +42,9 @@ dev=${CLIO_RDMA_DEV:-rxe0}
 gid=${CLIO_RDMA_GID:-}
 keys="dev=$dev${gid:+,gid=$gid}"
 work=$(mktemp -d)
+# The operator's credential: clio-mn requires one; clients read it from CLIO_AUTH_FILE.
+(umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/auth"; echo >>"$work/auth")
+export CLIO_AUTH_FILE="$work/auth"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -74,7 +77,7 @@ start() {
 
 # The memory node's worker busy-polls on the last CPU; rw_latency pins itself to CPU 0.
 last_cpu=$(( $(nproc) - 1 ))
-start clio-mn "clio-mn: serving " "$build/mn/clio-mn" --listen "verbs:$keys,port=0" \
+start clio-mn "clio-mn: serving " "$build/mn/clio-mn" --listen "verbs:$keys,port=0" --auth-file "$work/auth" \
   --memory 256M --log-level "${MN_LOG:-info}" --cpus "$last_cpu"
 mn_loc=$started
 start rdma-server "clio-rdma-server: serving " "$build/bench/clio-rdma-server" --dev "$dev" \

@@ -85,6 +85,7 @@ class InProcTransport final : public Transport {
   static std::unique_ptr<InProcTransport> connect(const Locator& l, Endpoint* server);
 
   std::string_view name() const override { return "inproc"; }
+  bool exact_peer_source() const override { return true; }
   uint32_t mtu() const override { return kMtu; }
   Endpoint local_endpoint() const override;
   std::string locator() const override { return locator_; }

@@ -68,6 +68,7 @@ class RawEthTransport final : public Transport {
   static std::unique_ptr<RawEthTransport> connect(const Locator& l, Endpoint* server);
 
   std::string_view name() const override { return "raweth"; }
+  bool exact_peer_source() const override { return true; }
   uint32_t mtu() const override { return mtu_; }
   Endpoint local_endpoint() const override { return Endpoint::of(self_); }
   std::string locator() const override { return locator_; }

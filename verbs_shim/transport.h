@@ -103,6 +103,11 @@ class Transport {
   /// address; differs from locator() where clients name the server differently (raweth: the
   /// server's interface, which means nothing on the client's host).
   virtual std::string member_locator() const { return locator(); }
+  /// True when every packet the server sends to a client created by connect() arrives with
+  /// PacketView::from equal, byte for byte, to the Endpoint connect() returned, so that the
+  /// client may drop packets from anyone else. (verbs: the sender's address is rebuilt from the
+  /// GRH and may not match the hello answer byte for byte, so it says false.)
+  virtual bool exact_peer_source() const { return false; }
 
   /// Queues up to items.size() packets; returns how many it accepted (the rest: try again).
   /// Never blocks. Packets larger than mtu() are dropped (and counted as accepted).

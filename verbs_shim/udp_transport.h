@@ -44,6 +44,7 @@ class UdpTransport final : public Transport {
   static std::unique_ptr<UdpTransport> connect(const Locator& l, Endpoint* server);
 
   std::string_view name() const override { return "udp"; }
+  bool exact_peer_source() const override { return true; }
   uint32_t mtu() const override { return mtu_; }
   Endpoint local_endpoint() const override { return local_; }
   std::string locator() const override { return locator_; }

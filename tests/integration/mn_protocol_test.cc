@@ -4,10 +4,12 @@
 
 #include <cstring>
 #include <optional>
+#include <thread>
 
 #include "clio/client.h"
 #include "common/clock.h"
 #include "common/rng.h"
+#include "common/siphash.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
 #include "verbs_shim/registry.h"
@@ -53,17 +55,17 @@ class RawClient {
     }
     return std::nullopt;
   }
-  /// The answer to request `req_id`, skipping any other packet (NACKs of junk sent earlier).
-  std::optional<Header> receive_for(uint64_t req_id, std::vector<std::byte>* payload = nullptr) {
+  /// The answer to request `seq`, skipping any other packet (NACKs of junk sent earlier).
+  std::optional<Header> receive_for(uint64_t seq, std::vector<std::byte>* payload = nullptr) {
     for (int i = 0; i < 10000; ++i) {
       auto r = receive(payload);
-      if (!r || r->req_id == req_id) return r;
+      if (!r || r->seq == seq) return r;
     }
     return std::nullopt;
   }
   Header call(Header h, std::span<const std::byte> payload = {}, std::vector<std::byte>* out = nullptr) {
     send(h, payload);
-    auto r = receive_for(h.req_id, out);
+    auto r = receive_for(h.seq, out);
     EXPECT_TRUE(r.has_value()) << "no answer";
     return r.value_or(Header{});
   }
@@ -72,6 +74,22 @@ class RawClient {
   net::Endpoint server_;
   std::unique_ptr<net::Transport> t_;
 };
+
+/// A request header with a fresh identity in `session`.
+Header fresh(Opcode op, uint64_t session, uint64_t* next_seq) {
+  Header h = wire::make_header(op);
+  h.session = session;
+  h.seq = (*next_seq)++;
+  if (op == Opcode::kCas || op == Opcode::kFaa) h.length = 8;
+  return h;
+}
+
+/// The same request sent again: same identity, a later attempt, `age_ms` after the first.
+Header resend(Header h, uint32_t age_ms, uint16_t attempt = 1) {
+  h.attempt = attempt;
+  h.age_ms = age_ms;
+  return h;
+}
 
 class MnProtocolTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -84,10 +102,10 @@ class MnProtocolTest : public ::testing::TestWithParam<std::string> {
     static int n = 0;
     sc.listen = GetParam() == "udp" ? "udp:host=127.0.0.1,port=0,poll=epoll"
                                     : "inproc:name=proto" + std::to_string(n++) + ",poll=sleep";
+    sc.dedup_entries = 1 << 12;
     server_ = std::make_unique<mn::MnServer>(*node_, sc);
     raw_ = std::make_unique<RawClient>(server_->locator());
-    Header h = wire::make_header(Opcode::kRasCreate);
-    h.req_id = next_id_++;
+    Header h = fresh(Opcode::kRasCreate, session_, &next_id_);
     const Header r = raw_->call(h);
     ASSERT_EQ(r.status, 0);
     pid_ = r.pid;
@@ -100,8 +118,7 @@ class MnProtocolTest : public ::testing::TestWithParam<std::string> {
   }
 
   Header request(Opcode op) {
-    Header h = wire::make_header(op);
-    h.req_id = next_id_++;
+    Header h = fresh(op, session_, &next_id_);
     h.pid = pid_;
     h.key = key_;
     h.va = va_;
@@ -124,6 +141,7 @@ class MnProtocolTest : public ::testing::TestWithParam<std::string> {
   std::unique_ptr<mn::MnServer> server_;
   std::unique_ptr<RawClient> raw_;
   uint64_t next_id_ = 1000;
+  uint64_t session_ = 0x5e55'1000'0000'0001ull;
   uint32_t pid_ = 0;
   uint64_t key_ = 0, va_ = 0;
 };
@@ -134,16 +152,14 @@ TEST_P(MnProtocolTest, LateOriginalWriteNeverOverwritesANewerOne) {
   wa.length = 8;
   const auto pa = std::as_bytes(std::span(&a, 1));
   // The original of write A is "lost"; its retry runs; then write B; then the original lands.
-  Header retry = wa;
-  retry.req_id = next_id_++;
-  retry.retry_of = wa.req_id;
+  const Header retry = resend(wa, 2);
   EXPECT_EQ(raw_->call(retry, pa).status, 0);
   Header wb = request(Opcode::kWrite);
   wb.length = 8;
   EXPECT_EQ(raw_->call(wb, std::as_bytes(std::span(&b, 1))).status, 0);
   const Header late = raw_->call(wa, pa);
   EXPECT_EQ(late.status, 0) << "answered from memory";
-  EXPECT_EQ(late.req_id, wa.req_id);
+  EXPECT_EQ(late.seq, wa.seq);
   EXPECT_EQ(read_word(va_), b) << "the late original was not executed: no lost update";
   EXPECT_EQ(server_->stats().dedup_hits, 1u);
 }
@@ -153,12 +169,11 @@ TEST_P(MnProtocolTest, RetriedAtomicRunsOnceAndReturnsTheFirstResult) {
   faa.arg0 = 5;
   EXPECT_EQ(raw_->call(faa).arg0, 0u);
   for (int i = 0; i < 3; ++i) {
-    Header again = faa;
-    again.req_id = next_id_++;
-    again.retry_of = faa.req_id;
+    const Header again = resend(faa, 1 + i, static_cast<uint16_t>(1 + i));
     const Header r = raw_->call(again);
     EXPECT_EQ(r.arg0, 0u) << "the recorded old value, not 5";
-    EXPECT_EQ(r.retry_of, faa.req_id);
+    EXPECT_EQ(r.seq, faa.seq);
+    EXPECT_EQ(r.attempt, 1 + i);
   }
   EXPECT_EQ(raw_->call(faa).arg0, 0u) << "a duplicate of the original, too";
   EXPECT_EQ(read_word(va_), 5u) << "added once";
@@ -177,9 +192,7 @@ TEST_P(MnProtocolTest, RetriedControlOperationsRunOnce) {
   ra.arg0 = 4096;
   const Header first = raw_->call(ra);
   ASSERT_EQ(first.status, 0);
-  Header again = ra;
-  again.req_id = next_id_++;
-  again.retry_of = ra.req_id;
+  const Header again = resend(ra, 1);
   EXPECT_EQ(raw_->call(again).va, first.va) << "the same allocation, not a second one";
   EXPECT_EQ(node_->stats().rallocs, 2u) << "setup's and this one";
 
@@ -190,11 +203,19 @@ TEST_P(MnProtocolTest, RetriedControlOperationsRunOnce) {
   EXPECT_EQ(node_->stats().rfrees, 1u);
 }
 
+// A retransmitted kRasDestroy finds its address space gone; it still gets its own answer.
+TEST_P(MnProtocolTest, RetriedDestroyGetsItsFirstAnswer) {
+  Header d = request(Opcode::kRasDestroy);
+  EXPECT_EQ(raw_->call(d).status, 0);
+  EXPECT_EQ(raw_->call(resend(d, 2)).status, 0) << "from its record, not kNoSuchRas";
+  Header other = request(Opcode::kRasDestroy);  // a new request: the space is gone
+  EXPECT_EQ(raw_->call(other).status, static_cast<uint8_t>(Status::kNoSuchRas));
+}
+
 TEST_P(MnProtocolTest, RecordedAnswersGoOnlyToTheirSender) {
   // Another sender replaying someone's request ids gets nothing: not the keys of an address
   // space someone created, not an atomic's result, and the atomic does not run again.
-  Header create = wire::make_header(Opcode::kRasCreate);
-  create.req_id = next_id_++;
+  const Header create = fresh(Opcode::kRasCreate, session_, &next_id_);
   ASSERT_EQ(raw_->call(create).status, 0);
   Header faa = request(Opcode::kFaa);
   faa.arg0 = 1;
@@ -204,13 +225,14 @@ TEST_P(MnProtocolTest, RecordedAnswersGoOnlyToTheirSender) {
   stranger.send(faa);
   // A request of the stranger's own, sent last: on one path packets are served in order, so
   // the first answer the stranger sees tells whether the replays were answered.
-  Header own = wire::make_header(Opcode::kRasCreate);
-  own.req_id = 0x5eed;
+  uint64_t own_seq = 0x5eed;
+  const Header own = fresh(Opcode::kRasCreate, 0x0770, &own_seq);
   stranger.send(own);
   const auto r = stranger.receive();
   ASSERT_TRUE(r.has_value());
-  EXPECT_EQ(r->req_id, own.req_id) << "a replayed request was answered to a stranger";
+  EXPECT_EQ(r->seq, own.seq) << "a replayed request was answered to a stranger";
   EXPECT_EQ(read_word(va_), 1u) << "the replayed atomic did not run";
+  EXPECT_EQ(server_->stats().foreign_replays, 2u);
 }
 
 // Malformed packets of every kind at a running MN: each is dropped and counted by reason, a
@@ -267,11 +289,10 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
   bad([](Header& h) { h.magic = 0x1234; }, 64);
   bad([](Header& h) { h.version = 9; }, 64);
   bad([](Header& h) { h.opcode = 200; }, 64);
-  bad([](Header& h) { h.reserved0 = 7; }, 64);
-  bad([](Header& h) { h.age_ms = 7; }, 64);                   // an age without retry_of
   bad([](Header& h) { h.flags = 0x80; }, 64);
   bad([](Header& h) { h.flags = wire::kFlagReply; }, 0);       // a reply: the MN expects none
-  bad([](Header& h) { h.req_id = 0; }, 64);
+  bad([](Header& h) { h.seq = 0; }, 64);
+  bad([](Header& h) { h.session = 0; }, 64);
   settle();
   const mn::ServerStats s = server_->stats();
   EXPECT_EQ(s.dropped_total() + s.stray_replies, sent);
@@ -284,10 +305,10 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
   std::vector<std::byte> flipped = pkt;
   flipped[wire::kHeaderBytes + 5] ^= std::byte{0x10};
   raw_->send_bytes(flipped);
-  const auto nack = raw_->receive_for(w.req_id);
+  const auto nack = raw_->receive_for(w.seq);
   ASSERT_TRUE(nack.has_value());
   EXPECT_EQ(nack->status, static_cast<uint8_t>(Status::kBadChecksum));
-  EXPECT_EQ(nack->req_id, w.req_id);
+  EXPECT_EQ(nack->seq, w.seq);
   EXPECT_EQ(read_word(va_), 0u) << "the corrupted write did not touch memory";
 
   // And the MN still serves correct answers.
@@ -299,57 +320,298 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
   EXPECT_EQ(rep.counter_actual, rep.counter_expected);
 }
 
-// A retransmission whose record was evicted gets kStale, never a second execution.
-TEST(MnProtocolStaleTest, ForgottenFamilyIsNotRunAgain) {
-  mn::MnConfig c;
-  c.pool_bytes = uint64_t{64} << 20;
-  c.page_bytes = 4096;
-  mn::MemoryNode node(c);
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=proto-stale,poll=sleep";
-  sc.dedup_entries = 16;
-  mn::MnServer server(node, sc);
-  RawClient raw(server.locator());
-  uint64_t id = 1;
-  Header create = wire::make_header(Opcode::kRasCreate);
-  create.req_id = id++;
-  const Header ras = raw.call(create);
-  Header ra = wire::make_header(Opcode::kRalloc);
-  ra.req_id = id++;
-  ra.pid = ras.pid;
-  ra.key = ras.arg0;
-  ra.arg0 = 4096;
-  const uint64_t va = raw.call(ra).va;
-  auto faa = [&](uint64_t req, uint64_t retry_of, uint32_t age) {
-    Header h = wire::make_header(Opcode::kFaa);
-    h.req_id = req;
-    h.retry_of = retry_of;
-    h.age_ms = age;
-    h.pid = ras.pid;
-    h.key = ras.arg0;
-    h.va = va;
-    h.length = 8;
-    h.arg0 = 1;
-    return raw.call(h);
+// --- The exactly-once rules of docs/protocol.md, one test each, on an MN with a tiny table. ---
+
+/// An inproc MN with a small dedup table, spoken to by hand.
+class SmallTableTest : public ::testing::Test {
+ protected:
+  void start(size_t entries, uint64_t mpl_ms = 1000, SipKey auth = {}) {
+    mn::MnConfig c;
+    c.pool_bytes = uint64_t{64} << 20;
+    c.page_bytes = 4096;
+    node_ = std::make_unique<mn::MemoryNode>(c);
+    mn::ServerConfig sc;
+    static int n = 0;
+    sc.listen = "inproc:name=small" + std::to_string(n++) + ",poll=sleep";
+    sc.dedup_entries = entries;
+    sc.max_packet_lifetime_ms = mpl_ms;
+    sc.auth = auth;
+    server_ = std::make_unique<mn::MnServer>(*node_, sc);
+    raw_ = std::make_unique<RawClient>(server_->locator());
+  }
+  struct Ras {
+    uint32_t pid;
+    uint64_t key;
+    uint64_t va;
   };
-  const uint64_t family = id++;
-  EXPECT_EQ(faa(family, 0, 0).arg0, 0u);
-  EXPECT_EQ(faa(id++, family, 0).status, 0) << "still remembered: answered from memory";
-  for (int i = 0; i < 40; ++i) faa(id++, 0, 0);  // push the family out of the 16-entry table
-  const Header late = faa(id++, family, 5000);
+  /// A new address space with one 4 KiB allocation.
+  Ras make_ras(uint64_t session) {
+    Header create = fresh(Opcode::kRasCreate, session, &seq_);
+    const Header r = raw_->call(create);
+    EXPECT_EQ(r.status, 0);
+    Header ra = fresh(Opcode::kRalloc, session, &seq_);
+    ra.pid = r.pid;
+    ra.key = r.arg0;
+    ra.arg0 = 4096;
+    const Header a = raw_->call(ra);
+    EXPECT_EQ(a.status, 0);
+    return Ras{r.pid, r.arg0, a.va};
+  }
+  Header faa(const Ras& r, uint64_t session, uint64_t add = 1) {
+    Header h = fresh(Opcode::kFaa, session, &seq_);
+    h.pid = r.pid;
+    h.key = r.key;
+    h.va = r.va;
+    h.arg0 = add;
+    return h;
+  }
+  uint64_t read_word(const Ras& r) {
+    Header h = fresh(Opcode::kRead, 77, &seq_);
+    h.pid = r.pid;
+    h.key = r.key;
+    h.va = r.va;
+    h.length = 8;
+    std::vector<std::byte> out;
+    EXPECT_EQ(raw_->call(h, {}, &out).status, 0);
+    uint64_t v = 0;
+    if (out.size() == 8) std::memcpy(&v, out.data(), 8);
+    return v;
+  }
+  std::unique_ptr<mn::MemoryNode> node_;
+  std::unique_ptr<mn::MnServer> server_;
+  std::unique_ptr<RawClient> raw_;
+  uint64_t seq_ = 1;
+};
+
+/// Spins until the MN's millisecond clock has surely moved on by `ms` (time itself is what is
+/// under test here: records age, and horizons grow with it).
+void let_time_pass(uint64_t ms) {
+  const uint64_t until = now_ns() + ms * 1'000'000;
+  while (now_ns() < until) std::this_thread::yield();
+}
+
+// A retransmission whose record was evicted gets kStale, never a second execution.
+TEST_F(SmallTableTest, ForgottenRequestIsNotRunAgain) {
+  start(16, /*mpl_ms=*/5);
+  const Ras r = make_ras(1);
+  const Header first = faa(r, 1);
+  EXPECT_EQ(raw_->call(first).arg0, 0u);
+  EXPECT_EQ(raw_->call(resend(first, 1)).status, 0) << "still remembered: answered from memory";
+  // Push it out of the 16-entry table, slowly enough that the table's horizon stays above the
+  // 5 ms packet lifetime (else the MN would rightly refuse these too).
+  for (int i = 0; i < 40; ++i) {
+    let_time_pass(1);
+    EXPECT_EQ(raw_->call(faa(r, 1)).status, 0);
+  }
+  const Header late = raw_->call(resend(first, 5000, 9));
   EXPECT_EQ(late.status, static_cast<uint8_t>(Status::kStale));
-  Header rd = wire::make_header(Opcode::kRead);
-  rd.req_id = id++;
-  rd.pid = ras.pid;
-  rd.key = ras.arg0;
-  rd.va = va;
-  rd.length = 8;
+  EXPECT_EQ(read_word(r), 41u) << "1 + 40: the stale retransmission did not add";
+  EXPECT_EQ(server_->stats().stale, 1u);
+}
+
+// When the table's horizon is shorter than the packet lifetime, the MN cannot prove that any
+// request is new: it refuses them all rather than guess, and says so in its horizon.
+TEST_F(SmallTableTest, TableShorterThanThePacketLifetimeRefusesRatherThanGuesses) {
+  start(16, /*mpl_ms=*/60'000);
+  const Ras r = make_ras(1);
+  uint64_t ran = 0, stale = 0;
+  for (int i = 0; i < 100; ++i) {
+    const Header rep = raw_->call(faa(r, 1));
+    if (rep.status == 0) ++ran;
+    if (rep.status == static_cast<uint8_t>(Status::kStale)) {
+      ++stale;
+      EXPECT_LT(rep.age_ms, 60'000u) << "the reply carries the short horizon";
+    }
+  }
+  EXPECT_EQ(ran + stale, 100u);
+  EXPECT_GT(stale, 0u);
+  EXPECT_EQ(read_word(r), ran) << "exactly the acknowledged ones ran";
+}
+
+// Finding 3: a late original (attempt 0, age 0) whose retransmission ran and whose record was
+// then evicted ran again. The packet-lifetime margin covers its time in the network.
+TEST_F(SmallTableTest, LateOriginalAfterEvictionIsRefused) {
+  start(16, /*mpl_ms=*/60'000);
+  const Ras quiet = make_ras(1);
+  const Ras other = make_ras(2);
+  const Header original = faa(quiet, 1);
+  EXPECT_EQ(raw_->call(resend(original, 3)).arg0, 0u) << "the retransmission ran first";
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(raw_->call(faa(quiet, 1)).status, 0);
+  // The other address space takes back its fair share, evicting the quiet one's oldest.
+  // (16 entries, 3 holders: a share of 5; the quiet one holds 12, oldest first.)
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(raw_->call(faa(other, 2)).status, 0);
+  const Header late = raw_->call(original);  // the original, delayed in the network
+  EXPECT_EQ(late.status, static_cast<uint8_t>(Status::kStale));
+  EXPECT_EQ(read_word(quiet), 13u) << "the late original did not add again";
+}
+
+// Finding 3: a retransmission claiming a small age, arriving after its record left the table:
+// the age says nothing about the time in transit, so it is refused too.
+TEST_F(SmallTableTest, SmallClaimedAgeDoesNotBypassTheTransitMargin) {
+  start(16, /*mpl_ms=*/60'000);
+  const Ras quiet = make_ras(1);
+  const Ras other = make_ras(2);
+  const Header first = faa(quiet, 1);
+  EXPECT_EQ(raw_->call(first).arg0, 0u);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(raw_->call(faa(quiet, 1)).status, 0);
+  // (16 entries, 3 holders: a share of 5; the quiet one holds 12, oldest first.)
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(raw_->call(faa(other, 2)).status, 0);
+  EXPECT_EQ(raw_->call(resend(first, 100)).status, static_cast<uint8_t>(Status::kStale));
+  EXPECT_EQ(read_word(quiet), 13u);
+}
+
+// Finding 1: an identity reused by a different request is refused, never answered from the
+// other request's record (the old code matched records on (pid, family) alone).
+TEST_F(SmallTableTest, ReusedIdentityWithOtherContentIsRefused) {
+  start(64);
+  const Ras r = make_ras(1);
+  Header a = faa(r, 1, 5);
+  EXPECT_EQ(raw_->call(a).arg0, 0u);
+  Header other = a;
+  other.arg0 = 7;  // same session and seq, different addend
+  EXPECT_EQ(raw_->call(other).status, static_cast<uint8_t>(Status::kIdMismatch));
+  Header w = fresh(Opcode::kWrite, 1, &seq_);
+  w.pid = r.pid;
+  w.key = r.key;
+  w.va = r.va + 8;
+  w.length = 8;
+  const uint64_t x = 1, y = 2;
+  EXPECT_EQ(raw_->call(w, std::as_bytes(std::span(&x, 1))).status, 0);
+  EXPECT_EQ(raw_->call(w, std::as_bytes(std::span(&y, 1))).status,
+            static_cast<uint8_t>(Status::kIdMismatch))
+      << "same identity, other payload";
+  EXPECT_EQ(read_word(r), 5u);
+  EXPECT_EQ(server_->stats().id_mismatch, 2u);
+}
+
+// Finding 3: answers to unauthenticated requests are never recorded, so a keyless flood cannot
+// evict an honest client's records.
+TEST_F(SmallTableTest, KeylessFloodEvictsNothing) {
+  start(16);
+  const Ras r = make_ras(1);
+  const Header honest = faa(r, 1);
+  EXPECT_EQ(raw_->call(honest).arg0, 0u);
+  RawClient stranger(server_->locator());
+  uint64_t sseq = 1;
+  for (int i = 0; i < 500; ++i) {
+    Header h = fresh(i % 2 ? Opcode::kFaa : Opcode::kWrite, 0xbad, &sseq);
+    h.pid = r.pid + static_cast<uint32_t>(i % 3);  // its own pid, and others
+    h.key = 0x1234 + static_cast<uint64_t>(i);
+    h.va = r.va;
+    h.arg0 = 1;
+    const uint64_t v = 9;
+    if (h.opcode == static_cast<uint8_t>(Opcode::kWrite)) {
+      h.length = 8;
+      EXPECT_EQ(stranger.call(h, std::as_bytes(std::span(&v, 1))).status,
+                static_cast<uint8_t>(Status::kNoSuchRas));
+    } else {
+      EXPECT_EQ(stranger.call(h).status, static_cast<uint8_t>(Status::kNoSuchRas));
+    }
+  }
+  const Header again = raw_->call(resend(honest, 2));
+  EXPECT_EQ(again.status, 0) << "answered from its record, which the flood did not evict";
+  EXPECT_EQ(read_word(r), 1u);
+  EXPECT_EQ(server_->stats().unauthenticated, 500u);
+}
+
+// Finding 3: one address space's traffic cannot evict another's records below its share.
+TEST_F(SmallTableTest, OneAddressSpaceCannotEvictAnothers) {
+  start(64);
+  const Ras quiet = make_ras(1);
+  const Ras busy = make_ras(2);
+  std::vector<Header> mine;
+  for (int i = 0; i < 8; ++i) {
+    mine.push_back(faa(quiet, 1));
+    EXPECT_EQ(raw_->call(mine.back()).arg0, static_cast<uint64_t>(i));
+  }
+  uint64_t busy_ran = 0;
+  Header last{};
+  for (int i = 0; i < 2000; ++i) {
+    last = raw_->call(faa(busy, 2));
+    busy_ran += last.status == 0;
+  }
+  for (const Header& h : mine)
+    EXPECT_EQ(raw_->call(resend(h, 5)).status, 0) << "still recorded despite the other's flood";
+  EXPECT_EQ(read_word(quiet), 8u);
+  EXPECT_EQ(read_word(busy), busy_ran) << "the busy one ran exactly what it was told ran";
+  // The busy one lost records: its horizon is bounded; the quiet one's is not.
+  EXPECT_NE(last.age_ms, wire::kHorizonUnbounded);
+  const Header quiet_reply = raw_->call(faa(quiet, 1));
+  EXPECT_EQ(quiet_reply.status, 0);
+  EXPECT_EQ(quiet_reply.age_ms, wire::kHorizonUnbounded) << "its records were never evicted";
+}
+
+// Finding 4 and 6: creating an address space needs the operator's credential; refusals are
+// not recorded, and a proof is bound to the identity it was made for.
+TEST_F(SmallTableTest, CreatingAnAddressSpaceNeedsTheCredential) {
+  const SipKey cred = derive_key("correct horse battery staple");
+  start(64, 1000, cred);
+  Header none = fresh(Opcode::kRasCreate, 5, &seq_);
+  EXPECT_EQ(raw_->call(none).status, static_cast<uint8_t>(Status::kAuthRequired));
+  Header wrong = fresh(Opcode::kRasCreate, 5, &seq_);
+  wrong.key = wire::credential_proof(derive_key("wrong secret, wrong"), wrong.session, wrong.seq);
+  EXPECT_EQ(raw_->call(wrong).status, static_cast<uint8_t>(Status::kBadCredential));
+  Header replayed = fresh(Opcode::kRasCreate, 5, &seq_);
+  replayed.key = wire::credential_proof(cred, 5, 1);  // a proof made for another request
+  EXPECT_EQ(raw_->call(replayed).status, static_cast<uint8_t>(Status::kBadCredential));
+  Header good = fresh(Opcode::kRasCreate, 5, &seq_);
+  good.key = wire::credential_proof(cred, good.session, good.seq);
+  const Header r = raw_->call(good);
+  EXPECT_EQ(r.status, 0);
+  EXPECT_NE(r.pid, 0u);
+  EXPECT_NE(r.token, 0u) << "the create reply hands out the address token";
+  EXPECT_EQ(server_->stats().bad_credential, 3u);
+  EXPECT_EQ(node_->stats().ras_live, 1u);
+}
+
+// Finding 13: kStats answers only holders of a key.
+TEST_F(SmallTableTest, StatsNeedAKey) {
+  start(64);
+  Header anon = fresh(Opcode::kStats, 9, &seq_);
+  EXPECT_EQ(raw_->call(anon).status, static_cast<uint8_t>(Status::kNoSuchRas));
+  const Ras r = make_ras(1);
+  Header st = fresh(Opcode::kStats, 9, &seq_);
+  st.pid = r.pid;
+  st.key = r.key;
+  const Header ok = raw_->call(st);
+  EXPECT_EQ(ok.status, 0);
+  EXPECT_EQ(ok.va, 4096u);
+}
+
+// Finding 9: no amplification toward an address that has not proven itself.
+TEST_F(SmallTableTest, LargeReadsNeedTheAddressToken) {
+  start(64);
+  const Ras r = make_ras(1);
+  Header rd = fresh(Opcode::kRead, 3, &seq_);
+  rd.pid = r.pid;
+  rd.key = r.key;
+  rd.va = r.va;
+  rd.length = 1024;
   std::vector<std::byte> out;
-  ASSERT_EQ(raw.call(rd, {}, &out).status, 0);
-  uint64_t v;
-  std::memcpy(&v, out.data(), 8);
-  EXPECT_EQ(v, 41u) << "1 + 40: the stale retransmission did not add";
-  EXPECT_EQ(server.stats().stale, 1u);
+  const Header refused = raw_->call(rd, {}, &out);
+  EXPECT_EQ(refused.status, static_cast<uint8_t>(Status::kUnproven));
+  EXPECT_TRUE(out.empty()) << "the refusal is header-sized";
+  EXPECT_NE(refused.token, 0u);
+  Header small = rd;
+  small.seq = seq_++;
+  small.length = wire::kUnprovenReadBytes;  // at most 3x the request: no token needed
+  EXPECT_EQ(raw_->call(small, {}, &out).status, 0);
+  EXPECT_EQ(out.size(), wire::kUnprovenReadBytes);
+  Header forged = rd;
+  forged.seq = seq_++;
+  forged.token = refused.token ^ 1;
+  EXPECT_EQ(raw_->call(forged).status, static_cast<uint8_t>(Status::kUnproven));
+  Header proven = rd;
+  proven.seq = seq_++;
+  proven.token = refused.token;
+  EXPECT_EQ(raw_->call(proven, {}, &out).status, 0);
+  EXPECT_EQ(out.size(), 1024u);
+  // Another endpoint cannot use this endpoint's token.
+  RawClient other(server_->locator());
+  Header theirs = proven;
+  theirs.seq = seq_++;
+  EXPECT_EQ(other.call(theirs).status, static_cast<uint8_t>(Status::kUnproven));
+  EXPECT_EQ(server_->stats().unproven, 3u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, MnProtocolTest, ::testing::Values("inproc", "udp"),

@@ -19,6 +19,9 @@ ip netns add "$CLIO_NETNS_PREFIX-probe" 2>/dev/null || skip "cannot create netwo
 ip netns delete "$CLIO_NETNS_PREFIX-probe"
 
 work=$(mktemp -d)
+# The operator's credential: clio-mn requires one; clients read it from CLIO_AUTH_FILE.
+(umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$work/auth"; echo >>"$work/auth")
+export CLIO_AUTH_FILE="$work/auth"
 mn_pid=
 cleanup() {
   if [ -n "$mn_pid" ]; then kill "$mn_pid" 2>/dev/null || true; wait "$mn_pid" 2>/dev/null || true; fi
@@ -34,7 +37,7 @@ run_over() {
   local name=$1 workers=$2 listen=$3 line locator rc1 rc2 t0=$SECONDS
   echo "--- $name: clio-mn --workers $workers --listen $listen"
   mkfifo "$work/mn-$name"
-  "$netns" exec mn "$mn_bin" --listen "$listen" --memory 256M --page-size 4K --workers "$workers" \
+  "$netns" exec mn "$mn_bin" --listen "$listen" --auth-file "$work/auth" --memory 256M --page-size 4K --workers "$workers" \
     --log-level warn >"$work/mn-$name" 2>"$work/mn-$name.err" &
   mn_pid=$!
   exec 3<"$work/mn-$name"
@@ -51,10 +54,10 @@ run_over() {
   locator=${line#clio-mn: serving }
   echo "    serving $locator"
   # Both compute nodes at once, with different seeds; each checks every byte it reads.
-  "$netns" exec cn1 env CLIO_LOCATOR="$locator" CLIO_SEED=1 "$client_bin" --gtest_brief=1 \
+  "$netns" exec cn1 env CLIO_AUTH_FILE="$work/auth" CLIO_LOCATOR="$locator" CLIO_SEED=1 "$client_bin" --gtest_brief=1 \
     >"$work/cn1-$name" 2>&1 &
   local p1=$!
-  "$netns" exec cn2 env CLIO_LOCATOR="$locator" CLIO_SEED=2 "$client_bin" --gtest_brief=1 \
+  "$netns" exec cn2 env CLIO_AUTH_FILE="$work/auth" CLIO_LOCATOR="$locator" CLIO_SEED=2 "$client_bin" --gtest_brief=1 \
     >"$work/cn2-$name" 2>&1 &
   local p2=$!
   rc1=0; wait $p1 || rc1=$?

@@ -24,7 +24,9 @@ TEST(NetnsClient, RandomOperationsMatchTheShadow) {
   const testing::WorkloadReport r = testing::run_workload(*c, o);
   EXPECT_EQ(r.counter_actual, r.counter_expected) << "no lost and no doubled increment";
   EXPECT_GT(r.reads + r.writes + r.cas + r.faa, 15'000u);
-  EXPECT_EQ(c->close(), 0);
+  const ClientCounters k = c->counters();
+  EXPECT_EQ(c->close(), 0) << "retransmissions " << k.retransmissions << " stale " << k.stale
+                           << " foreign " << k.foreign << " stray " << k.stray;
 }
 
 }  // namespace

@@ -27,6 +27,13 @@ struct ClientOptions {
   bool congestion_control = true;  ///< delay-based window; false: always `window`
   uint64_t target_delay_us = 0;    ///< window shrinks above max(this, 3 x lowest RTT); 0: default
   uint64_t lock_timeout_ms = 60'000;  ///< rlock gives up with -ETIMEDOUT after this
+  /// File holding the MN operator's credential (see clio-mn --auth-file); empty: the
+  /// environment variable CLIO_AUTH_FILE, else none. Locator key auth_file=.
+  std::string auth_file;
+  /// Width of the per-session request counter (2..48). When a thread's counter would wrap,
+  /// it draws a new random 64-bit session, so request identities never repeat. Only tests
+  /// shrink it, to make that happen within seconds.
+  unsigned seq_bits = 48;
 };
 
 /// What a thread has seen of its client.
@@ -40,6 +47,13 @@ struct ClientCounters {
   uint64_t held_back = 0;        ///< requests that waited for an overlapping one (ordering)
   uint64_t window_waits = 0;     ///< times a request waited for the congestion window or the
                                  ///< incast cap
+  uint64_t foreign = 0;          ///< packets from an address other than the MN's: dropped
+  uint64_t unproven = 0;         ///< large reads the MN refused until it had our address token
+  uint64_t stale = 0;            ///< mutations the MN could not prove unexecuted (-EIO)
+  uint64_t sessions = 1;         ///< request sessions this thread has used
+  /// The shortest record horizon the MNs reported (ms; UINT64_MAX: unbounded). Retransmitting
+  /// a write or atomic later than this after its first attempt earns -EIO.
+  uint64_t min_horizon_ms = UINT64_MAX;
 };
 
 /// An asynchronous request. Move-only: waiting consumes it, so it cannot be waited on twice.
