@@ -52,6 +52,26 @@ struct MnInfo {
 
 class ThreadCtx;
 
+/// Elements with stable addresses, indexed by uint32, added `kChunk` at a time up to a cap: a
+/// thread's request state starts small and grows only to the depth it uses.
+template <typename T, uint32_t kChunk>
+class Chunked {
+ public:
+  T& operator[](uint32_t i) { return chunks_[i / kChunk][i % kChunk]; }
+  const T& operator[](uint32_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  uint32_t size() const { return n_; }
+  /// Adds kChunk default-constructed elements; returns the index of the first.
+  uint32_t grow() {
+    chunks_.push_back(std::make_unique<T[]>(kChunk));
+    n_ += kChunk;
+    return n_ - kChunk;
+  }
+
+ private:
+  std::vector<std::unique_ptr<T[]>> chunks_;
+  uint32_t n_ = 0;
+};
+
 struct Client::Impl {
   Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> m, bool owner);
   ~Impl();
@@ -92,6 +112,8 @@ class ThreadCtx {
  public:
   static constexpr size_t kMaxPackets = 8192;  ///< queued or in flight, per thread
   static constexpr size_t kMaxOps = 4096;      ///< live handles, per thread
+  static constexpr uint32_t kChunk = 32;       ///< packets or ops added at a time
+  static_assert(kMaxPackets % kChunk == 0 && kMaxOps % kChunk == 0);
   static constexpr size_t kMaxThreads = 1024;
 
   ThreadCtx(Client::Impl& c, uint16_t id);
@@ -151,9 +173,11 @@ class ThreadCtx {
   const uint64_t seq_limit_;     ///< a new session before the counter reaches this
   const uint64_t lock_token_;
   std::vector<Path> paths_;
-  std::vector<Packet> packets_;
+  /// Grown on demand, so that an idle (client, thread) costs a few KiB, not megabytes.
+  void grow_packets();
+  Chunked<Packet, kChunk> packets_;
   std::vector<uint32_t> free_packets_;
-  std::vector<Op> ops_;
+  Chunked<Op, kChunk> ops_;
   std::vector<uint32_t> free_ops_;
   // Program order: every tracked (queued or in-flight) packet, oldest first, as a linked list.
   uint32_t head_ = UINT32_MAX, tail_ = UINT32_MAX;

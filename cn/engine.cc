@@ -44,6 +44,7 @@ struct ThreadCtx::Packet {
   uint64_t id = 0;
   uint64_t first_ns = 0, sent_ns = 0, rto_ns = 0, retry_at_ns = 0, deadline_ns = 0;
   uint32_t op = 0;
+  uint32_t index = 0;       ///< its own place in packets_
   uint32_t prev = UINT32_MAX, next = UINT32_MAX;  ///< program-order list of tracked packets
   uint32_t flight_pos = 0;                        ///< index in in_flight_ while there
   uint32_t reply_bytes = 0;                       ///< counted against the incast cap
@@ -109,21 +110,24 @@ ThreadCtx::ThreadCtx(Client::Impl& c, uint16_t id)
     p.check_source = p.transport->exact_peer_source();
     p.max_chunk = std::min<uint32_t>(p.transport->mtu() - static_cast<uint32_t>(wire::kHeaderBytes),
                                      wire::kMaxAccessBytes);
-    p.tx.reserve(kMaxPackets);
+    p.tx.reserve(kChunk);
   }
-  packets_.resize(kMaxPackets);
-  free_packets_.reserve(kMaxPackets);
-  for (size_t i = kMaxPackets; i-- > 0;) free_packets_.push_back(static_cast<uint32_t>(i));
-  ops_.resize(kMaxOps);
-  free_ops_.reserve(kMaxOps);
-  for (size_t i = kMaxOps; i-- > 0;) free_ops_.push_back(static_cast<uint32_t>(i));
-  in_flight_.reserve(kMaxPackets);
+  grow_packets();
+  in_flight_.reserve(kChunk);
+}
+
+void ThreadCtx::grow_packets() {
+  const uint32_t first = packets_.grow();
+  for (uint32_t i = first + kChunk; i-- > first;) {
+    packets_[i].index = i;
+    free_packets_.push_back(i);
+  }
 }
 
 ThreadCtx::~ThreadCtx() {
   // Give back what this thread still had counted against the process-wide incast cap.
-  for (const Packet& p : packets_)
-    if (p.counted) Incast::outstanding().fetch_sub(p.reply_bytes, std::memory_order_relaxed);
+  for (uint32_t i = 0; i < packets_.size(); ++i)
+    if (const Packet& p = packets_[i]; p.counted) Incast::outstanding().fetch_sub(p.reply_bytes, std::memory_order_relaxed);
 }
 
 // --- Handles ------------------------------------------------------------------------------
@@ -135,13 +139,17 @@ uint64_t ThreadCtx::handle_of(uint32_t op) const {
 bool ThreadCtx::op_of(uint64_t handle, uint32_t* op) const {
   if ((handle >> 48) != static_cast<uint64_t>(id_ + 1)) return false;
   const uint32_t i = handle & 0xFFFF;
-  if (i >= kMaxOps || !ops_[i].live || ops_[i].gen != ((handle >> 16) & 0xFFFFFFFF)) return false;
+  if (i >= ops_.size() || !ops_[i].live || ops_[i].gen != ((handle >> 16) & 0xFFFFFFFF)) return false;
   *op = i;
   return true;
 }
 
 int ThreadCtx::new_op() {
-  if (free_ops_.empty()) return -EAGAIN;  // too many unfinished handles
+  if (free_ops_.empty()) {
+    if (ops_.size() >= kMaxOps) return -EAGAIN;  // too many unfinished handles
+    const uint32_t first = ops_.grow();
+    for (uint32_t i = first + kChunk; i-- > first;) free_ops_.push_back(i);
+  }
   const uint32_t i = free_ops_.back();
   free_ops_.pop_back();
   Op& o = ops_[i];
@@ -165,6 +173,7 @@ void ThreadCtx::drop_op(uint32_t op) {
 
 int ThreadCtx::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint64_t hi,
                           uint64_t now) {
+  if (free_packets_.empty() && packets_.size() < kMaxPackets) grow_packets();
   if (free_packets_.empty()) {
     // Full: make room by completing older requests (bounded by their deadlines).
     while (free_packets_.empty()) {
@@ -411,7 +420,7 @@ void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
     p.attempts = 1;
     p.state = Packet::kInFlight;
     p.flight_pos = static_cast<uint32_t>(in_flight_.size());
-    in_flight_.push_back(static_cast<uint32_t>(&p - packets_.data()));
+    in_flight_.push_back(p.index);
     ++path.in_flight;
     path.window.on_send(now);
     Incast::outstanding().fetch_add(p.reply_bytes, std::memory_order_relaxed);
@@ -455,7 +464,7 @@ bool ThreadCtx::receive(size_t mn, const net::PacketView& pv, uint64_t now) {
     return false;
   }
   const uint32_t i = h.seq & kSlotMask;
-  if (i >= kMaxPackets) {
+  if (i >= packets_.size()) {
     ++counters_.stray;
     return false;
   }
@@ -516,7 +525,7 @@ bool ThreadCtx::receive(size_t mn, const net::PacketView& pv, uint64_t now) {
 }
 
 void ThreadCtx::finish(Packet& p, int err) {
-  const uint32_t i = static_cast<uint32_t>(&p - packets_.data());
+  const uint32_t i = p.index;
   if (p.state == Packet::kQueued) {
     queued_.erase(std::find(queued_.begin(), queued_.end(), i));
   } else {

@@ -261,3 +261,44 @@ TEST(ExactlyOnceTest, RepliesFromAnyoneButTheMnAreIgnored) {
 
 }  // namespace
 }  // namespace clio
+
+namespace clio {
+namespace {
+
+uint64_t rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  uint64_t size = 0, resident = 0;
+  statm >> size >> resident;
+  return resident * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Finding 12: each (client, thread) cost about 2.2 MB up front. Now it starts small and grows
+// with the depth it uses.
+TEST(ExactlyOnceTest, AnIdleClientThreadCostsLittleMemory) {
+  mn::MemoryNode node(small_mn());
+  mn::ServerConfig sc;
+  // Over udp: an inproc port's receive ring is the fabric's memory (a full ring per port), not
+  // CLib's; a udp client endpoint costs a socket and the buffers it actually receives into.
+  sc.listen = "udp:host=127.0.0.1,port=0";
+  mn::MnServer server(node, sc);
+  std::unique_ptr<Client> owner;
+  ASSERT_EQ(Client::open(server.locator(), &owner), 0);
+  uint64_t addr;
+  ASSERT_EQ(owner->ralloc(4096, &addr), 0);
+  std::string token;
+  ASSERT_EQ(owner->export_token(true, &token), 0);
+  constexpr int kClients = 200;
+  std::vector<std::unique_ptr<Client>> clients(kClients);
+  const uint64_t before = rss_bytes();
+  for (auto& c : clients) {
+    ASSERT_EQ(Client::attach(token, &c), 0);
+    uint64_t v;
+    ASSERT_EQ(c->rread(addr, &v, 8), 0);
+  }
+  const uint64_t per = (rss_bytes() - before) / kClients;
+  RecordProperty("bytes_per_client_thread", static_cast<int>(per));
+  EXPECT_LT(per, 64u * 1024) << per << " bytes per idle (client, thread)";
+}
+
+}  // namespace
+}  // namespace clio
