@@ -137,6 +137,16 @@ int clio_export(clio_client* c, int writable, char* token, size_t token_len) {
   });
 }
 
+int clio_export_len(clio_client* c, int writable, size_t* len) {
+  if (c == nullptr || len == nullptr) return -EINVAL;
+  return guarded("clio_export_len", [&] {
+    std::string t;
+    const int rc = c->impl->export_token(writable != 0, &t);
+    if (rc == 0) *len = t.size() + 1;
+    return rc;
+  });
+}
+
 const char* clio_strerror(int err) { return clio::error_string(err); }
 
 }  // extern "C"

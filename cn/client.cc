@@ -414,9 +414,24 @@ int Client::attach(const std::string& token, std::unique_ptr<Client>* out) {
     mns.push_back(std::move(m));
   }
   if (mns.empty() || mns.size() > kMaxMns) return -EINVAL;
+  for (const auto& m : mns) {
+    try {
+      (void)net::Locator::parse(m->locator);
+    } catch (const ConfigError& e) {
+      CLIO_LOG(ERROR, "cn", "clio_attach: locator '%s' in the token: %s", m->locator.c_str(),
+               e.what());
+      return -EINVAL;
+    }
+  }
   auto impl = std::make_unique<Impl>(ClientOptions{}, std::move(mns), /*owner=*/false);
   try {
     (void)impl->ctx();
+  } catch (const ConfigError& e) {  // a locator the transport itself refuses
+    CLIO_LOG(ERROR, "cn", "clio_attach: %s", e.what());
+    return -EINVAL;
+  } catch (const net::TransportError& e) {
+    CLIO_LOG(ERROR, "cn", "clio_attach: %s", e.what());
+    return std::strstr(e.what(), "no server") != nullptr ? -ECONNREFUSED : -ENETUNREACH;
   } catch (const Error& e) {
     CLIO_LOG(ERROR, "cn", "clio_attach: %s", e.what());
     return -ENETUNREACH;

@@ -302,3 +302,37 @@ TEST(ExactlyOnceTest, AnIdleClientThreadCostsLittleMemory) {
 
 }  // namespace
 }  // namespace clio
+
+#include "clio/clio.h"
+
+namespace clio {
+namespace {
+
+// Findings 11 and 14: a malformed locator inside a token is -EINVAL (it was -101, ENETUNREACH),
+// and clio_export says how much room a token needs.
+TEST(ExactlyOnceTest, TokensAndLocatorsGiveDocumentedErrors) {
+  std::unique_ptr<Client> c;
+  EXPECT_EQ(Client::attach("clio1;1;5;0123456789abcdef;4096;carrier-pigeon:x=1", &c), -EINVAL);
+  EXPECT_EQ(Client::attach("clio1;1;5;0123456789abcdef;4096;udp:host=127.0.0.1", &c), -EINVAL);
+  EXPECT_EQ(Client::attach("clio1;1;5;0123456789abcdef;4096;udp:host=127.0.0.1,port=x", &c),
+            -EINVAL);
+  EXPECT_EQ(Client::attach("clio1;1;5;0123456789abcdef;4096;inproc:nome=x", &c), -EINVAL);
+
+  mn::MemoryNode node(small_mn());
+  mn::ServerConfig sc;
+  sc.listen = unique_name("eo-token-len");
+  mn::MnServer server(node, sc);
+  clio_client* cc = nullptr;
+  ASSERT_EQ(clio_open(server.locator().c_str(), &cc), 0);
+  size_t need = 0;
+  ASSERT_EQ(clio_export_len(cc, 1, &need), 0);
+  std::vector<char> buf(need);
+  EXPECT_EQ(clio_export(cc, 1, buf.data(), need - 1), -ENOSPC);
+  ASSERT_EQ(clio_export(cc, 1, buf.data(), need), 0);
+  EXPECT_EQ(std::strlen(buf.data()) + 1, need);
+  EXPECT_LT(need, static_cast<size_t>(CLIO_TOKEN_MAX));
+  EXPECT_EQ(clio_close(cc), 0);
+}
+
+}  // namespace
+}  // namespace clio

@@ -12,9 +12,20 @@
  *   -EINVAL     a bad argument (null pointer, misaligned atomic, malformed locator, ...)
  *   -ETIMEDOUT  the memory node did not answer within the deadline (unreachable or dead)
  *   -EAGAIN     the memory node kept answering "busy" until the deadline
- *   -EIO        outcome unknown: after many losses a retransmission reached the MN so late that it
- *               could no longer tell whether the first attempt ran, so it did not run it again
- *               (writes and atomics never take effect twice; this is the price)
+ *   -EIO        outcome unknown: the MN could not prove that this write, atomic or control
+ *               request had not already run (its records of executed requests do not reach
+ *               back to the request's first attempt plus the network's maximum packet
+ *               lifetime), so it refused it: requests never take effect twice; this is the
+ *               price. See docs/protocol.md.
+ *   -ENOKEY     clio_open: the MN requires its operator's credential; give it with the
+ *               locator key auth_file=<file> or the environment variable CLIO_AUTH_FILE
+ *   -EKEYREJECTED  clio_open: the credential is not the MN's
+ *   -EDQUOT     ralloc: the address space's memory quota on the MN is used up
+ *   -ENOBUFS    ralloc: the address space's page-table slot quota on the MN is used up
+ *   -EMFILE     clio_open: the MN holds as many address spaces as it allows
+ *   -ECONNREFUSED  nothing listens at the locator (where the transport can tell)
+ *   -ENETUNREACH   the transport could not be set up (see the log)
+ *   -EPROTO     the MN did not understand a request, or refused a reused request identity
  * clio_strerror() turns any of them into a sentence.
  *
  *   -EPERM      runlock of a lock this thread does not hold
@@ -40,6 +51,7 @@
  *                    trip (srtt + 4 rttvar) and doubles per retry, to 100 ms    [1000]
  *   window=<n>       most requests in flight per thread and MN              [128]
  *   cc=on|off        delay-based congestion window (off: always `window`)   [on]
+ *   auth_file=<path> the MN operator's credential file      [$CLIO_AUTH_FILE, else none]
  * The process-wide incast cap (reply bytes asked for and not yet received) is 4 MiB, or
  * CLIO_INCAST_BYTES from the environment.
  */
@@ -69,7 +81,9 @@ typedef struct clio_handle {
 #define CLIO_PLACE_FILL_FIRST 1  /* the first MN until it is full, then the next */
 #define CLIO_PLACE_LEAST_USED 2  /* the MN with the most free pages (from its own figures) */
 
-/* Longest token clio_export() writes, with its terminating NUL. */
+/* A token buffer that holds what clio_export() writes for up to 8 MNs whose locators are at
+ * most 400 characters each (a token takes about 40 bytes per MN plus its locator). For any
+ * other client, clio_export_len() says how much is needed. */
 #define CLIO_TOKEN_MAX 4096
 
 /* Creates a remote address space on the MN `mn_locator` names; *out receives the client. */
@@ -119,12 +133,18 @@ int clio_rfence(clio_client *c);
 int clio_rlock(clio_client *c, uint64_t lock_addr);
 int clio_runlock(clio_client *c, uint64_t lock_addr);
 
-/* Sharing: writes a printable token (at most token_len bytes, NUL included; CLIO_TOKEN_MAX is
- * always enough) that names the MNs, the address spaces and an unguessable key, read-only
- * unless `writable`. Only the client that opened the address spaces may export them. */
+/* Sharing: writes a printable token (at most token_len bytes, NUL included; -ENOSPC and nothing
+ * written when it does not fit: see CLIO_TOKEN_MAX and clio_export_len()) that names the MNs,
+ * the address spaces and an unguessable key, read-only unless `writable`. Only the client that
+ * opened the address spaces may export them (-EACCES otherwise). */
 int clio_export(clio_client *c, int writable, char *token, size_t token_len);
+/* *len receives the buffer size clio_export() needs for this client, NUL included. */
+int clio_export_len(clio_client *c, int writable, size_t *len);
 /* A client for the address spaces a token names, on this or another compute node. Closing it
- * frees nothing of the owner's; when the owner closes, its calls fail with -EACCES. */
+ * frees nothing of the owner's; when the owner closes, its calls fail with -EACCES. Errors:
+ * -EINVAL for anything malformed (not a token, a bad field, a malformed locator inside it),
+ * -ECONNREFUSED when the kernel reports nothing listening at a locator, -ENETUNREACH when a
+ * transport cannot be set up. */
 int clio_attach(const char *token, clio_client **out);
 
 /* Several MNs: the placement policy of later rallocs (CLIO_PLACE_*), the current one, the
