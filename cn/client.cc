@@ -125,7 +125,41 @@ Client::Impl::Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> 
   for (size_t i = 0; i < ThreadCtx::kMaxThreads; ++i) ctx_by_id[i].store(nullptr);
 }
 
-Client::Impl::~Impl() = default;
+Client::Impl::~Impl() { stop_keepalive(); }
+
+void Client::Impl::start_keepalive() {
+  if (!owner || options.keepalive_ms == 0) return;
+  keepalive = std::thread([this] {
+    std::unique_lock lock(ka_mu);
+    while (!ka_cv.wait_for(lock, std::chrono::milliseconds(options.keepalive_ms),
+                           [this] { return ka_stop; })) {
+      lock.unlock();
+      try {
+        ThreadCtx& t = ctx();
+        for (size_t m = 0; m < mns.size(); ++m) {
+          wire::Header rep;
+          const int op = t.control(m, wire::Opcode::kStats, 0, 0, 0);
+          const int rc = op < 0 ? op : t.wait(static_cast<uint32_t>(op), &rep);
+          if (rc == -EACCES)
+            CLIO_LOG(WARN, "cn", "keep-alive: the address space on %s is gone (lease expired?)",
+                     mns[m]->locator.c_str());
+        }
+      } catch (const Error& e) {
+        CLIO_LOG(WARN, "cn", "keep-alive: %s", e.what());
+      }
+      lock.lock();
+    }
+  });
+}
+
+void Client::Impl::stop_keepalive() {
+  {
+    std::lock_guard lock(ka_mu);
+    ka_stop = true;
+  }
+  ka_cv.notify_all();
+  if (keepalive.joinable()) keepalive.join();
+}
 
 ThreadCtx& Client::Impl::ctx() {
   // A few clients per thread are remembered without the lock; serials are never reused.
@@ -224,9 +258,11 @@ int parse_locators(const std::string& text, ClientOptions* o, std::vector<std::s
         o->congestion_control = cc == "on";
         o->target_delay_us = l.get_uint("target_us", o->target_delay_us, 0, 10'000'000);
         o->auth_file = l.get("auth_file", o->auth_file);
+        o->keepalive_ms = l.get_uint("keepalive_ms", o->keepalive_ms, 0, 86'400'000);
         first = false;
       }
-      for (const char* k : {"deadline_ms", "rto_us", "window", "cc", "target_us", "auth_file"})
+      for (const char* k :
+           {"deadline_ms", "rto_us", "window", "cc", "target_us", "auth_file", "keepalive_ms"})
         l.params.erase(k);
       out->push_back(l.str());
     } catch (const ConfigError& e) {
@@ -334,6 +370,7 @@ int Client::open(const std::string& locator, const ClientOptions& options,
     impl->open = false;
     return rc;
   }
+  impl->start_keepalive();
   out->reset(new Client(std::move(impl)));
   CLIO_LOG(DEBUG, "cn", "opened %zu address space(s) on %s", (*out)->mn_count(), locator.c_str());
   return 0;
@@ -357,6 +394,7 @@ int Client::Impl::destroy_all() {
 
 int Client::close() {
   if (!impl_->open.exchange(false)) return -EACCES;
+  impl_->stop_keepalive();
   try {
     return impl_->destroy_all();
   } catch (const Error& e) {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -94,6 +95,15 @@ struct Client::Impl {
   std::atomic<uint64_t> next_spread{0};
   const uint64_t serial;       ///< unique per client in this process (thread-local caches)
   SipKey auth;                 ///< the operator's credential (empty: none)
+
+  /// Renews the owner's leases: a kStats to every MN each options.keepalive_ms, from its own
+  /// thread (and so its own context), until stop_keepalive().
+  void start_keepalive();
+  void stop_keepalive();
+  std::thread keepalive;
+  std::mutex ka_mu;
+  std::condition_variable ka_cv;
+  bool ka_stop = false;
 
   std::mutex ctx_mu;  ///< creation of contexts only
   std::vector<std::unique_ptr<ThreadCtx>> ctxs;

@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
       "max-ras", po::value<uint32_t>()->default_value(65536),
       "address spaces that may live at once")(
       "dedup-entries", po::value<size_t>()->default_value(0),
-      "executed requests remembered per worker, so none runs twice (0: sized for 500K recorded "
+      "executed requests remembered per worker, so none runs twice (0: sized for 200K recorded "
       "requests/s over the default 5 s deadline plus the packet lifetime)")(
       "max-packet-lifetime-ms", po::value<uint64_t>()->default_value(mn::kDefaultMaxPacketLifetimeMs),
       "longest a packet may spend in the network and queues; a write or atomic the MN cannot "

@@ -34,8 +34,8 @@ uint64_t request_digest(uint8_t opcode, uint8_t flags, uint32_t pid, uint32_t le
 DedupTable::DedupTable(size_t capacity, uint32_t max_pids)
     : cap_(std::bit_ceil(std::max<size_t>(capacity, 16))),
       max_pids_(std::max<uint32_t>(max_pids, 1)),
-      entries_mem_(cap_ * sizeof(DedupEntry), false, "dedup table"),
-      index_mem_(2 * cap_ * sizeof(uint32_t), false, "dedup index"),
+      entries_mem_(cap_ * sizeof(DedupEntry), true, "dedup table"),
+      index_mem_(2 * cap_ * sizeof(uint32_t), true, "dedup index"),
       parts_mem_(size_t{max_pids_} * sizeof(Partition), false, "dedup partitions"),
       active_mem_(size_t{max_pids_} * sizeof(uint32_t), false, "dedup partitions"),
       entries_(static_cast<DedupEntry*>(entries_mem_.data())),
@@ -43,7 +43,12 @@ DedupTable::DedupTable(size_t capacity, uint32_t max_pids)
       parts_(static_cast<Partition*>(parts_mem_.data())),
       active_(static_cast<uint32_t*>(active_mem_.data())) {
   CLIO_CHECK(cap_ < UINT32_MAX / 2);
-  // Fresh anonymous mappings read as zero: every entry free, every partition empty.
+  // Fresh anonymous mappings read as zero: every entry free, every partition empty. Touch them
+  // now (on huge pages where the host has them), so that no request pays a page fault.
+  for (MappedMemory* m : {&entries_mem_, &index_mem_, &parts_mem_, &active_mem_}) {
+    auto* b = static_cast<volatile uint8_t*>(m->data());
+    for (size_t at = 0; at < m->size(); at += 4096) b[at] = 0;
+  }
 }
 
 uint64_t DedupTable::slot_of(uint64_t session, uint64_t seq) const {

@@ -41,18 +41,21 @@
 namespace clio::mn {
 
 /// Recorded requests per second and worker that the automatic dedup table is sized for.
-inline constexpr uint64_t kDedupSizingRate = 500'000;
+inline constexpr uint64_t kDedupSizingRate = 200'000;
 /// The client's default deadline (ClientOptions::deadline_ms) that the table is sized for.
 inline constexpr uint64_t kDedupSizingDeadlineMs = 5'000;
 /// Default maximum packet lifetime: no packet is delivered later than this after it was sent.
-inline constexpr uint64_t kDefaultMaxPacketLifetimeMs = 1'000;
+/// (Loopback and LAN paths reorder by microseconds; raise it for paths that can hold packets
+/// longer, such as a VM that may be paused. A table whose horizon falls below it refuses every
+/// mutation, so it also sets the table's minimum: peak recorded rate x MPL.)
+inline constexpr uint64_t kDefaultMaxPacketLifetimeMs = 100;
 
 struct ServerConfig {
   std::string listen = "inproc:name=mn0";  ///< transport locator to serve on
   unsigned workers = 1;                    ///< worker threads (each with its own endpoint)
   /// Records per worker (see DedupTable); 0: kDedupSizingRate x (kDedupSizingDeadlineMs +
-  /// max_packet_lifetime_ms), rounded up to a power of two (4 Mi entries, 320 MiB of lazily
-  /// mapped memory per worker, at the defaults).
+  /// max_packet_lifetime_ms), rounded up to a power of two (1 Mi entries: 88 MiB per worker,
+  /// touched at start so that no request pays a page fault).
   size_t dedup_entries = 0;
   /// The network's maximum packet lifetime (ms), the MPL of docs/protocol.md: the MN refuses
   /// (kStale) a mutation it cannot find unless its first transmission is provably newer than

@@ -34,6 +34,10 @@ struct ClientOptions {
   /// it draws a new random 64-bit session, so request identities never repeat. Only tests
   /// shrink it, to make that happen within seconds.
   unsigned seq_bits = 48;
+  /// The owner sends a keep-alive to each MN this often (ms; 0: never), so that an idle
+  /// client's address spaces outlive the MN's lease (clio-mn --lease-ms, 30 s by default).
+  /// Locator key keepalive_ms=.
+  uint64_t keepalive_ms = 5000;
 };
 
 /// What a thread has seen of its client.

@@ -52,6 +52,7 @@
  *   window=<n>       most requests in flight per thread and MN              [128]
  *   cc=on|off        delay-based congestion window (off: always `window`)   [on]
  *   auth_file=<path> the MN operator's credential file      [$CLIO_AUTH_FILE, else none]
+ *   keepalive_ms=<n> how often the owner renews its address spaces' leases  [5000; 0: never]
  * The process-wide incast cap (reply bytes asked for and not yet received) is 4 MiB, or
  * CLIO_INCAST_BYTES from the environment.
  */
