@@ -2,7 +2,9 @@
 //
 // Serves remote memory on one transport until SIGINT or SIGTERM; prints statistics on SIGUSR1
 // and at exit. Prints one line "clio-mn: serving <locator>" on stdout once it accepts requests
-// (with port=0, the line names the port it got), so that scripts and tests can wait for it.
+// (naming the address and port bound: with port=0, the port it got), so that scripts and tests
+// can wait for it. Serves 127.0.0.1 unless told otherwise; warns when it serves every interface.
+// Exits 1 with the reason if it cannot start, e.g. when another process has its port.
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,6 +19,7 @@
 #include "common/units.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
+#include "verbs_shim/locator.h"
 #include "verbs_shim/registry.h"
 
 namespace po = boost::program_options;
@@ -40,8 +43,10 @@ int main(int argc, char** argv) {
       "clio-mn: a Clio memory node\n\n"
       "Usage: clio-mn [options]\n\nOptions");
   opts.add_options()("help,h", "show this help and exit")(
-      "listen", po::value<std::string>()->default_value("udp:host=0.0.0.0,port=7400"),
-      "transport locator to serve on (see Transports below)")(
+      "listen", po::value<std::string>()->default_value("udp:host=127.0.0.1,port=7400"),
+      "transport locator to serve on (see Transports below). The default is reachable from this "
+      "host only: to serve other hosts, pass host= explicitly, an address of this host they can "
+      "reach (udp:host=10.0.0.2,port=7400), or host=0.0.0.0 for every interface")(
       "memory", po::value<std::string>()->default_value("1G"),
       "memory pool size; may exceed RAM (pages are taken on first touch)")(
       "page-size", po::value<std::string>()->default_value("4M"),
@@ -141,6 +146,13 @@ int main(int argc, char** argv) {
       // Fill the workers' rings of pre-zeroed pages first, so that the first touches do not
       // find them empty and the zeroing does not compete with the first requests.
       node.refill_now();
+      // The locator names the address actually bound (a host name given is shown resolved).
+      const std::string host = net::Locator::parse(server.locator()).get("host", "");
+      if (host == "0.0.0.0" || host == "::")
+        CLIO_LOG(WARN, "mn",
+                 "%s is reachable from every interface of this host: any host that can reach "
+                 "this one can reach the memory node; pass host=<address> to serve one network",
+                 server.locator().c_str());
       if (scfg.auth.empty() && scfg.listen.rfind("inproc:", 0) != 0)
         CLIO_LOG(WARN, "mn", "--insecure-no-auth: anyone who reaches %s may create address spaces",
                  server.locator().c_str());

@@ -109,6 +109,18 @@ class Transport {
   /// GRH and may not match the hello answer byte for byte, so it says false.)
   virtual bool exact_peer_source() const { return false; }
 
+  /// Client side (a transport made by connect()): a positive errno once the network has said
+  /// that the server cannot be reached, 0 otherwise. ECONNREFUSED means the server's host
+  /// answered that nothing listens on the server's port (ICMP port unreachable): no server runs
+  /// there, or it has exited. tx_burst() and rx_burst() set it when the kernel reports the error
+  /// to them (so it shows some time after the first packet sent, a round trip on a live network,
+  /// and only after one of them ran), and rx_burst() clears it when a packet from the server
+  /// arrives again. It is a hint, not a verdict: the report may be stale (a server restarting)
+  /// or forged (ICMP is not authenticated), so a caller should take it as a reason to give up
+  /// early, not to mistrust a later answer. Costs no system call. Transports that cannot tell
+  /// (and every server-side transport) always say 0.
+  virtual int peer_error() const { return 0; }
+
   /// Queues up to items.size() packets; returns how many it accepted (the rest: try again).
   /// Never blocks. Packets larger than mtu() are dropped (and counted as accepted).
   virtual size_t tx_burst(std::span<const TxItem> items) = 0;

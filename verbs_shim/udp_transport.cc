@@ -4,13 +4,18 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
+#include <linux/filter.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "common/clock.h"
 
 #include "common/log.h"
 
@@ -42,17 +47,40 @@ UdpAddress resolve(const std::string& host, uint16_t port) {
   return a;
 }
 
-std::string to_text(const UdpAddress& a) {
+/// The numeric address, with "%<interface>" for an IPv6 link-local one, as getaddrinfo reads it.
+std::string host_text(const UdpAddress& a) {
   char buf[INET6_ADDRSTRLEN] = "?";
-  uint16_t port;
-  if (a.sa.sa_family == AF_INET6) {
-    inet_ntop(AF_INET6, &a.v6.sin6_addr, buf, sizeof buf);
-    port = ntohs(a.v6.sin6_port);
-  } else {
+  if (a.sa.sa_family != AF_INET6) {
     inet_ntop(AF_INET, &a.v4.sin_addr, buf, sizeof buf);
-    port = ntohs(a.v4.sin_port);
+    return buf;
   }
-  return std::string("host=") + buf + ",port=" + std::to_string(port);
+  inet_ntop(AF_INET6, &a.v6.sin6_addr, buf, sizeof buf);
+  std::string s = buf;
+  char name[IF_NAMESIZE];
+  if (a.v6.sin6_scope_id != 0 && if_indextoname(a.v6.sin6_scope_id, name) != nullptr)
+    s += std::string("%") + name;
+  return s;
+}
+
+uint16_t port_of(const UdpAddress& a) {
+  return ntohs(a.sa.sa_family == AF_INET6 ? a.v6.sin6_port : a.v4.sin_port);
+}
+
+void set_port(UdpAddress* a, uint16_t port) {
+  if (a->sa.sa_family == AF_INET6)
+    a->v6.sin6_port = htons(port);
+  else
+    a->v4.sin_port = htons(port);
+}
+
+std::string to_text(const UdpAddress& a) {
+  return "host=" + host_text(a) + ",port=" + std::to_string(port_of(a));
+}
+
+/// "127.0.0.1:7400", "[::1]:7400": for messages.
+std::string host_port(const UdpAddress& a) {
+  const std::string h = host_text(a);
+  return (a.sa.sa_family == AF_INET6 ? "[" + h + "]" : h) + ":" + std::to_string(port_of(a));
 }
 
 /// What the kernel's routing says about `peer`: the source address packets to it leave from
@@ -74,10 +102,7 @@ void route_to(const UdpAddress& peer, UdpAddress* source, uint32_t* mtu) {
     UdpAddress src{};
     socklen_t slen = sizeof src;
     if (getsockname(fd, &src.sa, &slen) == 0) {
-      if (src.sa.sa_family == AF_INET6)
-        src.v6.sin6_port = 0;
-      else
-        src.v4.sin_port = 0;
+      set_port(&src, 0);
       *source = src;
     }
   }
@@ -105,9 +130,14 @@ int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport, con
   setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
   if (bind(fd, &bind_to.sa, bind_to.len()) != 0) {
-    TransportError e = sys_error(what + " (bind " + to_text(bind_to) + ")", "bind");
+    const int e = errno;
     close(fd);
-    throw e;
+    if (e == EADDRINUSE && port_of(bind_to) != 0)
+      throw TransportError("udp: " + host_port(bind_to) +
+                           " is already in use by another process (EADDRINUSE); is another "
+                           "clio-mn running?");
+    errno = e;
+    throw sys_error(what + " (bind " + to_text(bind_to) + ")", "bind");
   }
   return fd;
 }
@@ -119,16 +149,100 @@ UdpAddress local_address(int fd) {
   return a;
 }
 
+// Reuseport steering (see "Who may use a served port" in udp_transport.h). Classic BPF runs on
+// the datagram with its data at the UDP payload; SKF_NET_OFF + k reads the IP header at k.
+constexpr uint32_t kNet = static_cast<uint32_t>(SKF_NET_OFF);
+
+/// Returns hash(source address, source port) % members: always a member's index. A load past
+/// the datagram's end ends a classic program with 0, which is also a member.
+std::vector<sock_filter> steering_program(unsigned members) {
+  std::vector<sock_filter> p = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kNet + 0),  // 0: A = first byte of the IP header
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),        // 1: A = IP version
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 4, 0),  // 2: IPv6: to 7
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),  // 3: IPv4: A = source address
+      BPF_STMT(BPF_ST, 0),                            // 4: M[0] = A
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, kNet + 0),  // 5: X = IPv4 header length
+      BPF_STMT(BPF_JMP | BPF_JA, 12),                 // 6: to 19
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 8),   // 7: IPv6: A = source address, folded
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                // 8
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),  // 9
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 10
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                // 11
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 16),  // 12
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 13
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                // 14
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 20),  // 15
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 16
+      BPF_STMT(BPF_ST, 0),                            // 17: M[0] = A
+      BPF_STMT(BPF_LDX | BPF_IMM, 40),                // 18: X = IPv6 header length
+      BPF_STMT(BPF_LD | BPF_H | BPF_IND, kNet + 0),   // 19: A = UDP source port (at X)
+      BPF_STMT(BPF_LDX | BPF_MEM, 0),                 // 20: X = M[0]
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 21: A = port ^ address
+      BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),  // 22: mix into the high bits,
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),           // 23: take them,
+      BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, members),      // 24: and pick a member
+      BPF_STMT(BPF_RET | BPF_A, 0),                      // 25
+  };
+  return p;
+}
+
+void attach_program(int fd, std::vector<sock_filter> code, const std::string& what) {
+  sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0)
+    throw sys_error(what, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
+}
+
+/// Proves that `fd`, just bound with SO_REUSEPORT to `bound`, is index `member` of the port's
+/// reuseport group (then members 0..member are all ours: each proved its own index as it
+/// joined), and leaves the group steered by steering_program(members). Throws if a datagram
+/// steered to index `member` does not reach `fd` within 1 s.
+void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsigned members,
+                        const std::string& what) {
+  attach_program(fd, {BPF_STMT(BPF_RET | BPF_K, member)}, what);
+  UdpAddress to = bound;  // a wildcard is reached through loopback
+  if (to.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&to.v6.sin6_addr))
+    to.v6.sin6_addr = in6addr_loopback;
+  else if (to.sa.sa_family == AF_INET && to.v4.sin_addr.s_addr == htonl(INADDR_ANY))
+    to.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::byte nonce[16];
+  if (getrandom(nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce))
+    throw sys_error(what, "getrandom");
+  const int s = socket(to.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) throw sys_error(what, "socket");
+  const ssize_t sent = sendto(s, nonce, sizeof nonce, 0, &to.sa, to.len());
+  const int send_errno = errno;
+  close(s);
+  if (sent != static_cast<ssize_t>(sizeof nonce)) {
+    errno = send_errno;
+    throw sys_error(what + " (checking the port's reuseport group at " + host_port(to) + ")",
+                    "sendto");
+  }
+  // Datagrams other than the nonce are clients' that came early; they are dropped, as the
+  // network might have.
+  const uint64_t deadline = now_ns() + 1'000'000'000ull;
+  std::byte buf[sizeof nonce + 1];
+  for (uint64_t now = now_ns(); now < deadline; now = now_ns()) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>((deadline - now) / 1'000'000 + 1)) <= 0) continue;
+    const ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n == static_cast<ssize_t>(sizeof nonce) && std::memcmp(buf, nonce, sizeof nonce) == 0) {
+      attach_program(fd, steering_program(members), what);
+      return;
+    }
+  }
+  throw TransportError("udp: " + host_port(bound) + ": another process joined this port's " +
+                       "SO_REUSEPORT group while worker " + std::to_string(member) +
+                       " was starting, and would take its clients (EADDRINUSE); stop it, or run "
+                       "clio-mn as a user of its own");
+}
+
 }  // namespace
 
-UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll, const std::string& host)
-    : fd_(fd), mtu_(mtu) {
-  UdpAddress self = local_address(fd);
+UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll) : fd_(fd), mtu_(mtu) {
+  const UdpAddress self = local_address(fd);
   local_ = Endpoint::of(self);
-  std::string shown = to_text(self);
-  // Report the host as given when bound to a wildcard, so the locator can be dialled.
-  if (!host.empty()) shown = "host=" + host + shown.substr(shown.find(",port="));
-  locator_ = "udp:" + shown;
+  locator_ = member_locator_ = "udp:" + to_text(self);
   if (epoll) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
     if (epfd_ < 0) throw sys_error("epoll", "epoll_create1");
@@ -148,17 +262,43 @@ UdpTransport::~UdpTransport() {
   if (fd_ >= 0) close(fd_);
 }
 
-std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned member, unsigned members) {
-  (void)member;
-  (void)members;
+std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned member,
+                                                   unsigned members) {
   l.check_keys(kKeys);
-  const std::string host = l.get("host", "0.0.0.0");
+  if (members == 0 || member >= members)
+    throw ConfigError("udp listen: member " + std::to_string(member) + " of " +
+                      std::to_string(members));
+  const std::string host = l.get("host", "127.0.0.1");
   const auto port = static_cast<uint16_t>(l.get_uint("port", 7400, 0, 65535));
   const bool ep = epoll_mode(l);
-  const UdpAddress addr = resolve(host, port);
-  const uint32_t mtu = static_cast<uint32_t>(l.get_uint("mtu", kMaxUdpPayload, 128, kMaxUdpPayload));
-  const int fd = open_socket(addr, l, /*reuseport=*/true, "listen on " + host);
-  return std::unique_ptr<UdpTransport>(new UdpTransport(fd, mtu, ep, host == "0.0.0.0" ? "" : host));
+  UdpAddress addr = resolve(host, port);
+  const uint32_t mtu =
+      static_cast<uint32_t>(l.get_uint("mtu", kMaxUdpPayload, 128, kMaxUdpPayload));
+  const std::string what = "listen on " + host;
+  int fd;
+  if (members == 1) {
+    fd = open_socket(addr, l, /*reuseport=*/false, what);
+  } else {
+    if (member == 0) {
+      const int probe = open_socket(addr, l, /*reuseport=*/false, what);
+      set_port(&addr, port_of(local_address(probe)));  // port=0: the free port it found
+      close(probe);
+    }
+    fd = open_socket(addr, l, /*reuseport=*/true, what);
+    try {
+      prove_member_index(fd, local_address(fd), member, members, what);
+    } catch (...) {
+      close(fd);
+      throw;
+    }
+  }
+  std::unique_ptr<UdpTransport> t(new UdpTransport(fd, mtu, ep));
+  Locator m = l;
+  const UdpAddress self = local_address(fd);
+  m.params["host"] = host_text(self);
+  m.params["port"] = std::to_string(port_of(self));
+  t->member_locator_ = m.str();
+  return t;
 }
 
 std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* server) {
@@ -175,9 +315,18 @@ std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* 
   route_to(peer, &source, &route_mtu);
   const uint32_t mtu = static_cast<uint32_t>(l.get_uint("mtu", route_mtu, 128, kMaxUdpPayload));
   const int fd = open_socket(source, l, /*reuseport=*/false, "client socket");
-  *server = Endpoint::of(peer);
-  CLIO_LOG(DEBUG, "net.udp", "client for %s, mtu %u", to_text(peer).c_str(), mtu);
-  return std::unique_ptr<UdpTransport>(new UdpTransport(fd, mtu, ep, ""));
+  // Connected: the kernel then reports the server's ICMP errors (peer_error()) and delivers
+  // datagrams from the server's address only.
+  UdpAddress connected{};
+  socklen_t len = sizeof connected;
+  if (::connect(fd, &peer.sa, peer.len()) != 0 || getpeername(fd, &connected.sa, &len) != 0) {
+    TransportError e = sys_error("client socket (to " + to_text(peer) + ")", "connect");
+    close(fd);
+    throw e;
+  }
+  *server = Endpoint::of(connected);
+  CLIO_LOG(DEBUG, "net.udp", "client for %s, mtu %u", to_text(connected).c_str(), mtu);
+  return std::unique_ptr<UdpTransport>(new UdpTransport(fd, mtu, ep));
 }
 
 }  // namespace clio::net

@@ -33,7 +33,13 @@ size_t UdpTransport::tx_burst(std::span<const TxItem> items) {
       done += n;
       continue;
     }
-    const int sent = sendmmsg(fd_, msgs_.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+    int sent = sendmmsg(fd_, msgs_.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+    if (sent < 0 && errno == ECONNREFUSED) {
+      // A connected socket's pending error (an earlier packet's ICMP port unreachable), handed
+      // to this call and cleared by it; nothing was sent, so send once more.
+      peer_error_ = ECONNREFUSED;
+      sent = sendmmsg(fd_, msgs_.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+    }
     if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return done;
       // Anything else (an unreachable peer, a bad address) loses this burst, as a network would.
@@ -63,7 +69,13 @@ size_t UdpTransport::rx_burst(std::span<PacketView> out) {
     h.msg_iovlen = 1;
   }
   const int got = recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
-  if (got <= 0) return 0;
+  if (got <= 0) {
+    // A connected socket reports the server's ICMP port unreachable here (once; the kernel
+    // clears it), before any datagram still queued.
+    if (got < 0 && errno == ECONNREFUSED) peer_error_ = ECONNREFUSED;
+    return 0;
+  }
+  peer_error_ = 0;  // a connected socket receives from the server only
   rx_free_.resize(rx_free_.size() - static_cast<size_t>(got));  // buffers bufs[0..got) taken
   size_t k = 0;
   for (int i = 0; i < got; ++i) {
