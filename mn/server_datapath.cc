@@ -117,6 +117,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
   Worker& fast = *w.worker;
   Counters& c = w.counters;
   size_t ntx = 0;
+  bool reads_unsent = false;  // w.tx holds read replies whose payload is the pool itself
   w.now_ms = 0;               // read the clock at most once per burst, and only if a write needs it
   Worker::Batch batch(fast);  // replies gather read data from the pool: send inside the batch
   for (const net::PacketView& p : pkts) {
@@ -157,6 +158,13 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       continue;
     }
 
+    if (op != Opcode::kRead && reads_unsent) [[unlikely]] {
+      // Read replies point into the pool and were sealed over what it holds now: send them
+      // before a later request of this burst changes those bytes under them.
+      send(w, ntx);
+      ntx = 0;
+      reads_unsent = false;
+    }
     Header& r = w.reply_headers[ntx];
     std::span<const std::byte> payload;
     const Target t{h.pid, h.key, h.va};
@@ -171,7 +179,10 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         const std::byte* data = nullptr;
         const Status s = fast.read_view(t, h.length, &data);
         r = reply_to(h, s);
-        if (s == Status::kOk) payload = std::span(data, h.length);
+        if (s == Status::kOk) {
+          payload = std::span(data, h.length);
+          reads_unsent = true;
+        }
         if (unauthenticated(s)) bump(c.unauthenticated);
       }
     } else if (const Status auth = fast.check_key(h.pid, h.key, /*write=*/true);

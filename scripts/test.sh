@@ -10,7 +10,9 @@
 #      asynchronous client tests (threads sharing a client) with ThreadSanitizer (build-tsan/)
 #      and runs them;
 #   4. builds the unit tests and the MN protocol tests (malformed packets) with AddressSanitizer
-#      + UndefinedBehaviorSanitizer (build-asan/) and runs them.
+#      + UndefinedBehaviorSanitizer and assertions on (CLIO_DCHECK; build-asan/) and runs them;
+#   5. builds the libFuzzer targets with clang (build-fuzz/) and runs each for a bounded time
+#      (scripts/fuzz.sh): 55 s each with CI=true, else 10 s; CLIO_FUZZ_SECONDS overrides.
 # With CI=true, warnings are errors. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,10 +43,16 @@ ctest --test-dir build-tsan -j$jobs --output-on-failure --no-tests=error -R Asyn
   -E TooManyUnfinished
 
 step "AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/)"
-cmake -S . -B build-asan -G Ninja -DCLIO_SANITIZE=address,undefined -DCLIO_WERROR=$werror \
-  -DCLIO_BUILD_BENCH=OFF >/dev/null
+cmake -S . -B build-asan -G Ninja -DCLIO_SANITIZE=address,undefined -DCLIO_ASSERTS=ON \
+  -DCLIO_WERROR=$werror -DCLIO_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j$jobs --target common_unit_tests mn_unit_tests net_unit_tests \
   cn_unit_tests mn_protocol_tests
 ctest --test-dir build-asan -j$jobs --output-on-failure --no-tests=error -L unit
 ctest --test-dir build-asan -j$jobs --output-on-failure --no-tests=error -R MnProtocolTest
+
+fuzz_secs=10
+if [ "${CI:-}" = true ]; then fuzz_secs=55; fi
+fuzz_secs=${CLIO_FUZZ_SECONDS:-$fuzz_secs}
+step "libFuzzer targets, ${fuzz_secs}s each (build-fuzz/)"
+CLIO_JOBS=$jobs scripts/fuzz.sh "$fuzz_secs"
 step "all tests passed"

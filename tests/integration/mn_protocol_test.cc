@@ -2,6 +2,7 @@
 // late originals, and malformed packets of every kind sent at a running MN.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -233,6 +234,44 @@ TEST_P(MnProtocolTest, RecordedAnswersGoOnlyToTheirSender) {
   EXPECT_EQ(r->seq, own.seq) << "a replayed request was answered to a stranger";
   EXPECT_EQ(read_word(va_), 1u) << "the replayed atomic did not run";
   EXPECT_EQ(server_->stats().foreign_replays, 2u);
+}
+
+// A read and then a write of the same word, sent back to back so that they often share one
+// receive burst: the read's reply (sealed before the write runs) must still be well formed and
+// hold the value from before the write, whole.
+TEST_P(MnProtocolTest, ReadThenWriteInOneBurstAnswersTheOldValue) {
+  constexpr uint64_t kPairs = 100;  // 200 answers: they fit the 256-slot inproc ring
+  std::vector<uint64_t> values(kPairs + 1);
+  for (uint64_t i = 0; i <= kPairs; ++i) values[i] = 0x0101010101010101ull * (i % 255 + 1);
+  Header w0 = request(Opcode::kWrite);
+  w0.length = 8;
+  ASSERT_EQ(raw_->call(w0, std::as_bytes(std::span(&values[0], 1))).status, 0);
+  std::vector<uint64_t> read_seq(kPairs);
+  for (uint64_t i = 0; i < kPairs; ++i) {
+    Header rd = request(Opcode::kRead);
+    rd.length = 8;
+    read_seq[i] = rd.seq;
+    raw_->send(rd);
+    Header wr = request(Opcode::kWrite);
+    wr.length = 8;
+    raw_->send(wr, std::as_bytes(std::span(&values[i + 1], 1)));
+  }
+  size_t reads = 0;
+  for (uint64_t n = 0; n < 2 * kPairs; ++n) {
+    std::vector<std::byte> out;
+    const auto r = raw_->receive(&out);  // EXPECTs a well-formed packet
+    ASSERT_TRUE(r.has_value()) << "no answer";
+    ASSERT_EQ(r->status, 0);
+    if (r->opcode != static_cast<uint8_t>(Opcode::kRead)) continue;
+    const auto it = std::find(read_seq.begin(), read_seq.end(), r->seq);
+    ASSERT_NE(it, read_seq.end());
+    ASSERT_EQ(out.size(), 8u);
+    uint64_t v = 0;
+    std::memcpy(&v, out.data(), 8);
+    EXPECT_EQ(v, values[static_cast<size_t>(it - read_seq.begin())]) << "read " << r->seq;
+    ++reads;
+  }
+  EXPECT_EQ(reads, kPairs);
 }
 
 // Malformed packets of every kind at a running MN: each is dropped and counted by reason, a

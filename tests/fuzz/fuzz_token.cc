@@ -1,0 +1,68 @@
+// clio::Client::attach on arbitrary token strings: it returns 0 or a negative errno and never
+// crashes. Attaching connects transports to the locators the token names, so only tokens whose
+// locators are all inproc ones are tried (anything else could open sockets or devices); an
+// inproc port named "fztok" listens so that some attaches succeed, and those clients are
+// closed at once (an attached client sends nothing until it is used).
+#include <algorithm>
+#include <cerrno>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "clio/client.h"
+#include "common/error.h"
+#include "common/log.h"
+#include "tests/fuzz/fuzz_util.h"
+#include "verbs_shim/locator.h"
+#include "verbs_shim/registry.h"
+
+namespace {
+
+using namespace clio;
+
+/// False when some ';'-separated field names a transport other than inproc.
+bool inproc_only(std::string_view token) {
+  size_t at = 0;
+  while (at <= token.size()) {
+    const size_t semi = std::min(token.find(';', at), token.size());
+    const std::string_view field = token.substr(at, semi - at);
+    at = semi + 1;
+    try {
+      const net::Locator l = net::Locator::parse(field);
+      if (l.backend != "inproc" && net::find_backend(l.backend) != nullptr) return false;
+    } catch (const ConfigError&) {
+    }
+  }
+  return true;
+}
+
+net::Transport* listener = nullptr;
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  set_log_level(LogLevel::kOff);
+  listener = net::listen("inproc:name=fztok").release();  // for the life of the process
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const std::string token(reinterpret_cast<const char*>(data), size);
+  if (!inproc_only(token)) return -1;  // not kept in the corpus
+  std::unique_ptr<Client> c;
+  const int rc = Client::attach(token, &c);
+  FUZZ_REQUIRE(rc <= 0 && rc > -4096);
+  FUZZ_REQUIRE((rc == 0) == (c != nullptr));
+  if (c) {
+    FUZZ_REQUIRE(c->mn_count() >= 1 && c->mn_count() <= 64);
+    FUZZ_REQUIRE(c->page_bytes() != 0 && (c->page_bytes() & (c->page_bytes() - 1)) == 0);
+    std::string again;
+    FUZZ_REQUIRE(c->export_token(true, &again) == -EACCES);  // only the owner exports
+    FUZZ_REQUIRE(c->close() == 0);
+    FUZZ_REQUIRE(c->close() == -EACCES);
+  }
+  // Nothing should have been sent; drop whatever was, so that nothing accumulates.
+  net::PacketView v[32];
+  while (size_t n = listener->rx_burst(v)) listener->release(std::span(v, n));
+  return 0;
+}
