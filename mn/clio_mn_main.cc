@@ -55,7 +55,17 @@ int main(int argc, char** argv) {
       "overprovision", po::value<double>()->default_value(2.0),
       "page-table slots per physical page")(
       "max-ras", po::value<uint32_t>()->default_value(65536),
-      "address spaces that may live at once")(
+      "address spaces that may live at once (more: kTooManyRas, -EMFILE at the caller)")(
+      "ras-max-memory", po::value<std::string>()->default_value("0"),
+      "bytes one address space may have allocated, e.g. 256M (0: no quota; more: "
+      "kQuotaMemory, -EDQUOT at the caller)")(
+      "ras-max-slots", po::value<uint64_t>()->default_value(0),
+      "page-table slots (one per allocated page) one address space may hold (0: no quota; "
+      "more: kQuotaSlots, -ENOBUFS at the caller)")(
+      "lease-ms", po::value<uint64_t>()->default_value(30'000),
+      "an address space its owner has not renewed for this long (CLib renews every 5 s) is "
+      "destroyed and its memory reclaimed: crashed clients and timed-out opens leak nothing "
+      "(0: never)")(
       "dedup-entries", po::value<size_t>()->default_value(0),
       "executed requests remembered per worker, so none runs twice (0: sized for 200K recorded "
       "requests/s over the default 5 s deadline plus the packet lifetime)")(
@@ -99,6 +109,10 @@ int main(int argc, char** argv) {
     cfg.page_bytes = size_option(vm, "page-size");
     cfg.overprovision = vm["overprovision"].as<double>();
     cfg.max_ras = vm["max-ras"].as<uint32_t>();
+    if (vm["ras-max-memory"].as<std::string>() != "0")
+      cfg.ras_max_bytes = size_option(vm, "ras-max-memory");
+    cfg.ras_max_slots = vm["ras-max-slots"].as<uint64_t>();
+    cfg.lease_ms = vm["lease-ms"].as<uint64_t>();
     scfg.listen = vm["listen"].as<std::string>();
     scfg.workers = vm["workers"].as<unsigned>();
     scfg.dedup_entries = vm["dedup-entries"].as<size_t>();

@@ -31,6 +31,9 @@ void MnConfig::validate() const {
   if (free_ring_depth > 4096)
     throw ConfigError("free_ring_depth " + std::to_string(free_ring_depth) + ": at most 4096");
   if (ralloc_tries < 1) throw ConfigError("ralloc_tries must be at least 1");
+  if (ralloc_step_slots < 1) throw ConfigError("ralloc_step_slots must be at least 1");
+  if (lease_ms > uint64_t{365} * 86'400'000)
+    throw ConfigError("lease_ms " + std::to_string(lease_ms) + ": at most a year (0: never)");
 }
 
 uint32_t MnConfig::ring_depth() const {

@@ -11,6 +11,17 @@
 //   free_ring_depth  [0=auto]  pre-zeroed pages queued per worker; auto: 64, fewer for large
 //                              pages (at most 256 MiB per worker, at least 1)
 //   ralloc_tries     [128]     candidate ranges tried before ralloc answers kNoMemory
+//   ralloc_step_slots [16384]  page-table slots a ralloc reserves (or cancels) before the slow
+//                              path turns to other work (free-page refill, other clients'
+//                              control requests) and comes back to it; a ralloc's whole work
+//                              is bounded too (8 slot operations per page + 2^20, then kNoMemory)
+//   ras_max_bytes    [0]       bytes one address space may have allocated, rounded up to pages
+//                              (kQuotaMemory); 0: no quota
+//   ras_max_slots    [0]       page-table slots one address space may hold, one per allocated
+//                              page (kQuotaSlots); 0: no quota
+//   lease_ms         [30000]   an address space that no request of its owner (a control
+//                              operation or a keep-alive, kStats) renews for this long is
+//                              destroyed and its memory reclaimed; 0: never
 //   seed             [0]       seed of the random choice of candidate ranges (0: from the clock)
 #pragma once
 
@@ -43,6 +54,10 @@ struct MnConfig {
   uint32_t max_workers = 16;
   uint32_t free_ring_depth = 0;
   uint32_t ralloc_tries = 128;
+  uint32_t ralloc_step_slots = 16384;
+  uint64_t ras_max_bytes = 0;
+  uint64_t ras_max_slots = 0;
+  uint64_t lease_ms = 30'000;
   uint64_t seed = 0;
 
   /// Throws clio::ConfigError naming the bad key and why.

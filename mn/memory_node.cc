@@ -1,5 +1,6 @@
 #include "mn/memory_node.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "common/check.h"
@@ -26,7 +27,11 @@ MemoryNode::MemoryNode(const MnConfig& cfg)
           std::ceil(static_cast<double>(pool_.num_pages()) * cfg_.overprovision))),
       keys_memory_(sizeof(RasKeys) * cfg_.max_ras, /*huge=*/false, "address-space keys"),
       keys_(static_cast<RasKeys*>(keys_memory_.data())),
-      rng_(cfg_.seed != 0 ? cfg_.seed : now_ns()) {
+      rng_(cfg_.seed != 0 ? cfg_.seed : now_ns()),
+      renewed_ms_(new std::atomic<uint64_t>[cfg_.max_ras]()) {
+  // Quotas, in pages: with one page size per MN a page is one page-table slot.
+  quota_pages_ = cfg_.ras_max_bytes != 0 ? cfg_.ras_max_bytes >> pool_.page_shift() : UINT64_MAX;
+  quota_slots_ = cfg_.ras_max_slots != 0 ? cfg_.ras_max_slots : UINT64_MAX;
   slots_.reserve(cfg_.max_workers);
   for (uint32_t i = 0; i < cfg_.max_workers; ++i)
     slots_.push_back(std::make_unique<WorkerSlot>(cfg_.ring_depth()));
@@ -128,6 +133,12 @@ Status MemoryNode::rfree(uint32_t pid, uint64_t key_rw, uint64_t va) {
   return call(req).status;
 }
 
+bool MemoryNode::renew(uint32_t pid, uint64_t key) {
+  if (pid == 0 || pid >= cfg_.max_ras || key == 0 || key != key_rw(pid)) return false;
+  renewed_ms_[pid].store(now_ns() / 1'000'000, std::memory_order_relaxed);
+  return true;
+}
+
 Status MemoryNode::protect(uint32_t pid, uint64_t key_rw, uint64_t va, bool read_only) {
   ControlRequest req{};
   req.op = wire::Opcode::kProtect;
@@ -181,6 +192,9 @@ MnStats MemoryNode::stats() const {
   s.rallocs = rallocs_.load(std::memory_order_relaxed);
   s.ralloc_retries = ralloc_retries_.load(std::memory_order_relaxed);
   s.ralloc_failures = ralloc_failures_.load(std::memory_order_relaxed);
+  s.ralloc_steps = ralloc_steps_.load(std::memory_order_relaxed);
+  s.quota_refusals = quota_refusals_.load(std::memory_order_relaxed);
+  s.ras_expired = ras_expired_.load(std::memory_order_relaxed);
   s.rfrees = rfrees_.load(std::memory_order_relaxed);
   s.grace_periods = grace_periods_.load(std::memory_order_relaxed);
   return s;

@@ -59,6 +59,9 @@ struct MnStats {
   uint64_t rallocs = 0;
   uint64_t ralloc_retries = 0;   ///< candidate ranges refused because a bucket was full
   uint64_t ralloc_failures = 0;
+  uint64_t ralloc_steps = 0;     ///< times a ralloc gave way to other work before it finished
+  uint64_t quota_refusals = 0;   ///< rallocs refused for an address space's quota
+  uint64_t ras_expired = 0;      ///< address spaces destroyed because their lease ran out
   uint64_t rfrees = 0;
   uint64_t grace_periods = 0;
   WorkerCounters fast;           ///< summed over every worker that ever ran
@@ -98,6 +101,10 @@ class MemoryNode {
   /// Makes the allocation that starts at `va` read-only or read-write.
   Status protect(uint32_t pid, uint64_t key_rw, uint64_t va, bool read_only);
 
+  /// Renews the lease of address space `pid` (MnConfig::lease_ms) when `key` is its read-write
+  /// key; false otherwise. Lock-free, any thread (the network server calls it on kStats).
+  bool renew(uint32_t pid, uint64_t key);
+
   // --- Seams for tests and benchmarks (blocking) --------------------------------------------
   /// While paused, the slow path does not refill free-page rings on its own.
   void set_refill_paused(bool paused);
@@ -125,11 +132,33 @@ class MemoryNode {
     uint64_t key_ro = 0;
     std::map<uint64_t, Vma> vmas;  ///< by start VA
     uint64_t next_va = kVaBase;    ///< where the next first-choice candidate starts
+    uint64_t pages = 0;            ///< allocated, summed over vmas (its quota's measure)
   };
+
   struct AdminCall {
     ControlRequest req;
     ControlReply reply;
     bool done = false;
+  };
+  /// Who waits for a control request's reply: a worker's reply ring or an admin caller.
+  struct Source {
+    int slot = -1;             ///< worker slot; -1: an admin call; -2: its worker has gone
+    AdminCall* call = nullptr;
+  };
+  /// The ralloc in progress: done in steps of ralloc_step_slots slot operations, between which
+  /// the slow path serves everything else except requests of the same address space and other
+  /// rallocs (deferred_, in arrival order), so no other client waits behind it.
+  struct RallocJob {
+    bool active = false;
+    Source src;
+    ControlRequest req;
+    uint64_t pages = 0, len = 0, word = 0;
+    uint32_t attempt = 0;
+    bool placing = false;     ///< a candidate is being reserved: reserve_scratch_ holds its slots
+    bool cancelling = false;  ///< its slots are going back (the candidate failed)
+    uint64_t start = 0;
+    uint64_t work = 0;      ///< slot operations and candidates so far
+    uint64_t work_limit = 0;
   };
   enum class AdminKind { kControl, kPause, kResume, kRefill, kReclaim };
   /// Queues an admin call for the slow path and waits for it (call may be null).
@@ -149,10 +178,22 @@ class MemoryNode {
   size_t refill_rings(uint64_t budget_bytes);
   void reclaim_retiring_workers();
   ControlReply execute(const ControlRequest& req);
+  /// Runs `req` now, or starts it as the ralloc job, or defers it behind the job; the reply
+  /// goes to `src` when it is ready (complete()).
+  void dispatch(const ControlRequest& req, Source src);
+  void complete(Source src, const ControlReply& r);
+  /// Starts the ralloc job; false (and *r) when it is answered at once (a fast refusal).
+  bool start_ralloc(const ControlRequest& req, Source src, ControlReply* r);
+  /// One step of the job: at most ralloc_step_slots slot operations. True when it finished.
+  bool step_ralloc();
+  void finish_ralloc(Status s);
+  /// Runs deferred requests in order until one becomes the job again (or none is left).
+  void replay_deferred();
+  /// Destroys address spaces whose lease ran out (at most once every lease_ms / 8).
+  void expire_leases();
+  void destroy_ras(uint32_t pid);
   ControlReply do_create_ras();
   Status do_destroy_ras(uint32_t pid, uint64_t key);
-  Status do_ralloc(uint32_t pid, uint64_t key, uint64_t size, uint8_t flags, uint64_t fixed_va,
-                   uint64_t* va);
   Status do_rfree(uint32_t pid, uint64_t key, uint64_t va);
   Status do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read_only);
   Ras* find_ras(uint32_t pid, uint64_t key);
@@ -160,7 +201,6 @@ class MemoryNode {
   /// Candidate start for a range of `len` bytes: attempt 0 right after the previous allocation,
   /// 1 a window of non-full buckets, later ones random.
   bool candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt, uint64_t* va);
-  bool try_reserve(uint32_t pid, uint64_t vpn, uint64_t pages, uint64_t word);
   /// Retires the PTEs of [vpn, vpn+pages), collecting their slots and backing pages.
   void unmap(uint32_t pid, uint64_t vpn, uint64_t pages);
   /// Shoots down TLB entries in every worker, waits for a grace period, then recycles what
@@ -198,6 +238,13 @@ class MemoryNode {
   std::vector<uint64_t> free_pages_;   ///< zero, not resident (scrubbed)
   std::vector<uint64_t> prepared_pages_;  ///< zero and resident (taken back from workers)
   std::vector<std::deque<ControlReply>> pending_replies_;  ///< per slot, when its ring was full
+  RallocJob job_;
+  std::deque<std::pair<Source, ControlRequest>> deferred_;  ///< behind job_, in arrival order
+  uint64_t last_lease_scan_ms_ = 0;
+  std::vector<uint32_t> expired_scratch_;
+  uint64_t quota_pages_ = 0;     ///< ras_max_bytes in pages, resolved
+  uint64_t quota_slots_ = 0;     ///< ras_max_slots, resolved
+  bool replaying_ = false;       ///< dispatch() is running deferred_
   std::vector<Pte*> reserve_scratch_;
   uint64_t next_fresh_page_ = 0;       ///< pages [next_fresh_page_, n) were never used
   std::vector<Pte*> retired_slots_;    ///< tombstones awaiting a grace period
@@ -206,7 +253,11 @@ class MemoryNode {
   Rng rng_;
 
   // Counters written by the slow path, read by stats().
+  /// Per pid: when its lease was last renewed (ms of now_ns()); written by renew() from any
+  /// thread and by the slow path.
+  std::unique_ptr<std::atomic<uint64_t>[]> renewed_ms_;
   std::atomic<uint64_t> rallocs_{0}, ralloc_retries_{0}, ralloc_failures_{0}, rfrees_{0},
+      ralloc_steps_{0}, quota_refusals_{0}, ras_expired_{0},
       grace_periods_{0}, ras_live_{0}, pages_free_{0}, pages_prepared_{0},
       pages_recycled_{0};
 };

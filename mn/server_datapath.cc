@@ -297,7 +297,7 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
     return reply();
   }
   if (op == Opcode::kStats) {  // read-only figures: answered here, without the slow path
-    // TODO(lease): renew the address space's lease here once MemoryNode::renew() lands.
+    mn_.renew(h.pid, h.key);   // CLib's keep-alive: the owner (read-write key) is alive
     const MnStats st = mn_.stats();
     r = reply_to(h, Status::kOk);
     r.va = st.page_bytes;

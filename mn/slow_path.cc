@@ -23,17 +23,43 @@ constexpr uint64_t kRefillBudgetBytes = uint64_t{32} << 20;
 /// it often enough to preempt busy-polling workers and show in their p99.
 constexpr uint64_t kIdleSleepNs = 100'000'000;
 
+uint64_t now_ms() { return now_ns() / 1'000'000; }
+
 }  // namespace
 
+// One pass: admin calls and workers' control requests (a ralloc among them becomes the job),
+// retiring workers, free-page refill, one step of the job, expired leases. Refill and other
+// clients' requests therefore wait for at most one step of a ralloc (ralloc_step_slots slot
+// operations, about a millisecond by default), never for a whole one.
 void MemoryNode::slow_path_main() {
   while (!stop_.load(std::memory_order_acquire)) {
     size_t work = drain_admin();
     work += drain_worker_requests();
     reclaim_retiring_workers();
     if (!refill_paused_) work += refill_rings(kRefillBudgetBytes);
+    if (job_.active) {
+      if (!step_ralloc()) ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+      ++work;
+    }
+    replay_deferred();
+    expire_leases();
     if (work == 0) doorbell_.wait(kIdleSleepNs, [this] { return slow_path_has_work(); });
   }
   // Answer whatever is still queued so that no caller waits forever.
+  ControlReply bye{};
+  bye.status = Status::kShuttingDown;
+  if (job_.active) {
+    for (Pte* q : reserve_scratch_) table_.cancel(q);
+    reserve_scratch_.clear();
+    bye.cookie = job_.req.cookie;
+    complete(job_.src, bye);
+    job_.active = false;
+  }
+  for (auto& [src, req] : deferred_) {
+    bye.cookie = req.cookie;
+    complete(src, bye);
+  }
+  deferred_.clear();
   std::lock_guard lock(admin_mu_);
   slow_exited_ = true;
   for (auto& [kind, call] : admin_queue_) {
@@ -70,7 +96,7 @@ size_t MemoryNode::drain_admin() {
   for (auto& [kind, call] : batch) {
     switch (kind) {
       case AdminKind::kControl:
-        call->reply = execute(call->req);
+        dispatch(call->req, Source{-1, call});  // complete() marks it done
         break;
       case AdminKind::kPause:
         refill_paused_ = true;
@@ -90,7 +116,8 @@ size_t MemoryNode::drain_admin() {
   }
   if (!batch.empty()) {
     std::lock_guard lock(admin_mu_);
-    for (auto& [kind, call] : batch) call->done = true;
+    for (auto& [kind, call] : batch)
+      if (kind != AdminKind::kControl) call->done = true;
     admin_cv_.notify_all();
   }
   return batch.size();
@@ -105,8 +132,7 @@ size_t MemoryNode::drain_worker_requests() {
     while (!pending.empty() && s.replies.push(pending.front())) pending.pop_front();
     ControlRequest req;
     while (pending.empty() && s.requests.pop(&req)) {
-      const ControlReply r = execute(req);
-      if (!s.replies.push(r)) pending.push_back(r);
+      dispatch(req, Source{static_cast<int>(i), nullptr});
       ++n;
     }
   }
@@ -132,6 +158,11 @@ void MemoryNode::reclaim_retiring_workers() {
     while (s.replies.pop(&rep)) {
     }
     pending_replies_[i].clear();
+    // Requests of the gone worker still in progress or deferred: nobody waits for them now,
+    // and the slot may soon serve a new worker that must not see their replies.
+    if (job_.active && job_.src.slot == static_cast<int>(i)) job_.src.slot = -2;
+    for (auto& d : deferred_)
+      if (d.first.slot == static_cast<int>(i)) d.first.slot = -2;
     s.flush_all.store(false, std::memory_order_relaxed);
     pages_prepared_.store(prepared_pages_.size(), std::memory_order_relaxed);
     s.state.store(WorkerSlot::kFree, std::memory_order_seq_cst);
@@ -197,9 +228,6 @@ ControlReply MemoryNode::execute(const ControlRequest& req) {
     case wire::Opcode::kRasDestroy:
       r.status = do_destroy_ras(req.pid, req.key);
       break;
-    case wire::Opcode::kRalloc:
-      r.status = do_ralloc(req.pid, req.key, req.size, req.flags, req.va, &r.va);
-      break;
     case wire::Opcode::kRfree:
       r.status = do_rfree(req.pid, req.key, req.va);
       break;
@@ -220,6 +248,7 @@ ControlReply MemoryNode::execute(const ControlRequest& req) {
 MemoryNode::Ras* MemoryNode::find_ras(uint32_t pid, uint64_t key) {
   auto it = ras_.find(pid);
   if (it == ras_.end() || key == 0 || it->second.key_rw != key) return nullptr;
+  renewed_ms_[pid].store(now_ms(), std::memory_order_relaxed);  // its owner is alive
   return &it->second;
 }
 
@@ -246,14 +275,20 @@ ControlReply MemoryNode::do_create_ras() {
   r.pid = pid;
   r.key_rw = ras.key_rw;
   r.key_ro = ras.key_ro;
+  renewed_ms_[pid].store(now_ms(), std::memory_order_relaxed);
   ras_.emplace(pid, std::move(ras));
   ras_live_.fetch_add(1, std::memory_order_relaxed);
   return r;
 }
 
 Status MemoryNode::do_destroy_ras(uint32_t pid, uint64_t key) {
-  Ras* r = find_ras(pid, key);
-  if (r == nullptr) return Status::kNoSuchRas;
+  if (find_ras(pid, key) == nullptr) return Status::kNoSuchRas;
+  destroy_ras(pid);
+  return Status::kOk;
+}
+
+void MemoryNode::destroy_ras(uint32_t pid) {
+  Ras* r = &ras_.at(pid);
   // Keys first: from here on no new access of this pid passes the fast path's check.
   std::atomic_ref(keys_[pid].rw).store(0);
   std::atomic_ref(keys_[pid].ro).store(0);
@@ -263,7 +298,6 @@ Status MemoryNode::do_destroy_ras(uint32_t pid, uint64_t key) {
   ras_.erase(pid);
   free_pids_.push_back(pid);  // after the grace period: no worker still acts for it
   ras_live_.fetch_sub(1, std::memory_order_relaxed);
-  return Status::kOk;
 }
 
 bool MemoryNode::overlaps(const Ras& r, uint64_t va, uint64_t len) const {
@@ -330,74 +364,189 @@ bool MemoryNode::candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt,
   return true;
 }
 
-bool MemoryNode::try_reserve(uint32_t pid, uint64_t vpn, uint64_t pages, uint64_t word) {
-  reserve_scratch_.clear();
-  for (uint64_t i = 0; i < pages; ++i) {
-    Pte* p = table_.reserve(Pte::make_tag(pid, vpn + i), word);
-    if (p == nullptr) {
-      for (Pte* q : reserve_scratch_) table_.cancel(q);
-      return false;
-    }
-    reserve_scratch_.push_back(p);
+void MemoryNode::dispatch(const ControlRequest& req, Source src) {
+  replay_deferred();  // what arrived earlier goes first
+  if (job_.active && (req.op == wire::Opcode::kRalloc || req.pid == job_.req.pid)) {
+    deferred_.emplace_back(src, req);
+    return;
   }
-  for (uint64_t i = 0; i < pages; ++i) table_.publish(reserve_scratch_[i], Pte::make_tag(pid, vpn + i));
+  ControlReply r{};
+  if (req.op == wire::Opcode::kRalloc) {
+    if (start_ralloc(req, src, &r) && !step_ralloc())
+      ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+    return;  // answered by finish_ralloc() or complete() below
+  }
+  complete(src, execute(req));
+}
+
+void MemoryNode::replay_deferred() {
+  if (replaying_) return;
+  replaying_ = true;
+  while (!job_.active && !deferred_.empty()) {
+    const auto [src, req] = deferred_.front();
+    deferred_.pop_front();
+    dispatch(req, src);
+  }
+  replaying_ = false;
+}
+
+void MemoryNode::complete(Source src, const ControlReply& r) {
+  if (src.slot >= 0) {
+    auto& pending = pending_replies_[src.slot];
+    if (!pending.empty() || !slots_[src.slot]->replies.push(r)) pending.push_back(r);
+  } else if (src.slot == -1) {
+    std::lock_guard lock(admin_mu_);
+    src.call->reply = r;
+    src.call->done = true;
+    admin_cv_.notify_all();
+  }  // -2: the worker that asked has gone
+}
+
+bool MemoryNode::start_ralloc(const ControlRequest& req, Source src, ControlReply* out) {
+  auto refuse = [&](Status s, bool failure) {
+    if (failure) ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
+    ControlReply r{};
+    r.status = s;
+    r.cookie = req.cookie;
+    complete(src, r);
+    *out = r;
+    return false;
+  };
+  Ras* r = find_ras(req.pid, req.key);
+  if (r == nullptr) return refuse(Status::kNoSuchRas, false);
+  const uint8_t flags = req.flags;
+  if (req.size == 0 || (flags & ~(wire::kFlagReadOnly | wire::kFlagFixedVa)) != 0)
+    return refuse(Status::kBadArgument, false);
+  const int shift = pool_.page_shift();
+  // Fail fast: what can never fit is refused before any slot is touched.
+  if (req.size > kVaLimit - kVaBase) return refuse(Status::kNoMemory, true);
+  const uint64_t pages = (req.size + pool_.page_bytes() - 1) >> shift;
+  const uint64_t len = pages << shift;
+  if (flags & wire::kFlagFixedVa) {
+    if (req.va == 0 || (req.va & (pool_.page_bytes() - 1)) != 0 || req.va >= kVaLimit ||
+        len > kVaLimit - req.va)
+      return refuse(Status::kBadArgument, false);
+    if (overlaps(*r, req.va, len)) return refuse(Status::kVaInUse, false);
+  }
+  if (r->pages + pages > quota_pages_ || r->pages + pages > quota_slots_) {
+    quota_refusals_.fetch_add(1, std::memory_order_relaxed);
+    CLIO_LOG(DEBUG, "mn.slow", "ralloc of %s for pid %u: over its quota", format_size(len).c_str(),
+             req.pid);
+    return refuse(r->pages + pages > quota_pages_ ? Status::kQuotaMemory : Status::kQuotaSlots,
+                  true);
+  }
+  if (table_.used_slots() + pages > table_.num_slots()) return refuse(Status::kNoMemory, true);
+  job_ = RallocJob{};
+  job_.active = true;
+  job_.src = src;
+  job_.req = req;
+  job_.pages = pages;
+  job_.len = len;
+  job_.word = Pte::kAllocated | ((flags & wire::kFlagReadOnly) ? 0 : Pte::kWritable);
+  job_.work_limit = 8 * pages + (uint64_t{1} << 20);
+  reserve_scratch_.clear();
   return true;
 }
 
-Status MemoryNode::do_ralloc(uint32_t pid, uint64_t key, uint64_t size, uint8_t flags,
-                             uint64_t fixed_va, uint64_t* va) {
-  Ras* r = find_ras(pid, key);
-  if (r == nullptr) return Status::kNoSuchRas;
-  if (size == 0 || (flags & ~(wire::kFlagReadOnly | wire::kFlagFixedVa)) != 0)
-    return Status::kBadArgument;
-  const int shift = pool_.page_shift();
-  if (size > kVaLimit - kVaBase) {
-    ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
-    return Status::kNoMemory;
+bool MemoryNode::step_ralloc() {
+  Ras* r = find_ras(job_.req.pid, job_.req.key);
+  if (r == nullptr) {  // cannot happen (its destroy waits in deferred_), but never guess
+    for (Pte* q : reserve_scratch_) table_.cancel(q);
+    reserve_scratch_.clear();
+    finish_ralloc(Status::kNoSuchRas);
+    return true;
   }
-  const uint64_t pages = (size + pool_.page_bytes() - 1) >> shift;
-  const uint64_t len = pages << shift;
-  if (table_.used_slots() + pages > table_.num_slots()) {
-    ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
-    return Status::kNoMemory;
-  }
-  const uint64_t word = Pte::kAllocated | ((flags & wire::kFlagReadOnly) ? 0 : Pte::kWritable);
-
-  uint64_t start = 0;
-  if (flags & wire::kFlagFixedVa) {
-    if (fixed_va == 0 || (fixed_va & (pool_.page_bytes() - 1)) != 0 || fixed_va >= kVaLimit ||
-        len > kVaLimit - fixed_va)
-      return Status::kBadArgument;
-    if (overlaps(*r, fixed_va, len)) return Status::kVaInUse;
-    if (!try_reserve(pid, fixed_va >> shift, pages, word)) {
-      ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
-      return Status::kFixedVaUnavailable;  // never silently moved elsewhere
-    }
-    start = fixed_va;
-  } else {
-    bool placed = false;
-    for (uint32_t attempt = 0; attempt < cfg_.ralloc_tries && !placed; ++attempt) {
-      uint64_t v;
-      if (!candidate(*r, pid, len, attempt, &v)) continue;
-      if (try_reserve(pid, v >> shift, pages, word)) {
-        placed = true;
-        start = v;
-      } else {
-        ralloc_retries_.fetch_add(1, std::memory_order_relaxed);
+  const uint32_t pid = job_.req.pid;
+  const bool fixed = job_.req.flags & wire::kFlagFixedVa;
+  const uint32_t tries = fixed ? 1 : cfg_.ralloc_tries;
+  for (uint64_t budget = cfg_.ralloc_step_slots; budget > 0;) {
+    if (job_.cancelling) {
+      // A candidate failed (or the work bound was reached): its slots go back, in steps too.
+      for (; !reserve_scratch_.empty() && budget > 0; --budget, ++job_.work) {
+        table_.cancel(reserve_scratch_.back());
+        reserve_scratch_.pop_back();
       }
+      if (!reserve_scratch_.empty()) return false;
+      job_.cancelling = job_.placing = false;
+      continue;
     }
-    if (!placed) {
-      ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
-      CLIO_LOG(DEBUG, "mn.slow", "ralloc of %s for pid %u: no range fits after %u tries",
-               format_size(len).c_str(), pid, cfg_.ralloc_tries);
-      return Status::kNoMemory;
+    if (!job_.placing) {
+      if (job_.attempt >= tries || job_.work >= job_.work_limit) {
+        CLIO_LOG(DEBUG, "mn.slow", "ralloc of %s for pid %u: no range fits after %u tries",
+                 format_size(job_.len).c_str(), pid, job_.attempt);
+        finish_ralloc(fixed ? Status::kFixedVaUnavailable : Status::kNoMemory);
+        return true;
+      }
+      const uint32_t attempt = job_.attempt++;
+      --budget;
+      ++job_.work;
+      uint64_t v = job_.req.va;
+      if (!fixed && !candidate(*r, pid, job_.len, attempt, &v)) continue;
+      job_.placing = true;
+      job_.start = v;
+      reserve_scratch_.clear();
     }
+    const uint64_t vpn = job_.start >> pool_.page_shift();
+    for (; reserve_scratch_.size() < job_.pages && budget > 0; --budget, ++job_.work) {
+      Pte* p = table_.reserve(Pte::make_tag(pid, vpn + reserve_scratch_.size()), job_.word);
+      if (p == nullptr) {  // a bucket is full: try elsewhere
+        if (!fixed) ralloc_retries_.fetch_add(1, std::memory_order_relaxed);
+        job_.cancelling = true;
+        break;
+      }
+      reserve_scratch_.push_back(p);
+    }
+    if (job_.cancelling) continue;
+    if (reserve_scratch_.size() < job_.pages) {
+      if (job_.work >= job_.work_limit) job_.cancelling = true;
+      continue;  // out of budget (the loop ends) or out of work (cancel, then refuse)
+    }
+    for (uint64_t i = 0; i < job_.pages; ++i)
+      table_.publish(reserve_scratch_[i], Pte::make_tag(pid, vpn + i));
+    reserve_scratch_.clear();
+    r->vmas.emplace(job_.start, Vma{job_.pages, !(job_.req.flags & wire::kFlagReadOnly)});
+    r->next_va = job_.start + job_.len;
+    r->pages += job_.pages;
+    rallocs_.fetch_add(1, std::memory_order_relaxed);
+    finish_ralloc(Status::kOk);
+    return true;
   }
-  r->vmas.emplace(start, Vma{pages, !(flags & wire::kFlagReadOnly)});
-  r->next_va = start + len;
-  rallocs_.fetch_add(1, std::memory_order_relaxed);
-  *va = start;
-  return Status::kOk;
+  return false;
+}
+
+void MemoryNode::finish_ralloc(Status s) {
+  ControlReply r{};
+  r.status = s;
+  r.cookie = job_.req.cookie;
+  if (s == Status::kOk) {
+    r.va = job_.start;
+  } else {
+    ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
+  }
+  CLIO_LOG(DEBUG, "mn.slow", "ralloc pid=%u size=%llu -> %s va=0x%llx", job_.req.pid,
+           static_cast<unsigned long long>(job_.req.size), status_name(s),
+           static_cast<unsigned long long>(r.va));
+  job_.active = false;
+  complete(job_.src, r);
+}
+
+void MemoryNode::expire_leases() {
+  if (cfg_.lease_ms == 0) return;
+  const uint64_t now = now_ms();
+  if (now - last_lease_scan_ms_ < std::max<uint64_t>(1, cfg_.lease_ms / 8)) return;
+  last_lease_scan_ms_ = now;
+  expired_scratch_.clear();
+  for (const auto& [pid, ras] : ras_) {
+    if (job_.active && pid == job_.req.pid) continue;  // its owner is waiting for an answer
+    const uint64_t renewed = renewed_ms_[pid].load(std::memory_order_relaxed);
+    if (now > renewed && now - renewed > cfg_.lease_ms) expired_scratch_.push_back(pid);
+  }
+  for (const uint32_t pid : expired_scratch_) {
+    CLIO_LOG(INFO, "mn.slow", "address space %u: lease of %llu ms ran out; destroyed", pid,
+             static_cast<unsigned long long>(cfg_.lease_ms));
+    destroy_ras(pid);
+    ras_expired_.fetch_add(1, std::memory_order_relaxed);
+  }
 }
 
 void MemoryNode::unmap(uint32_t pid, uint64_t vpn, uint64_t pages) {
@@ -421,6 +570,7 @@ Status MemoryNode::do_rfree(uint32_t pid, uint64_t key, uint64_t va) {
   const uint64_t vpn = va >> pool_.page_shift();
   const uint64_t pages = it->second.pages;
   r->vmas.erase(it);
+  r->pages -= pages;
   unmap(pid, vpn, pages);
   const Invalidation inv{pid, vpn, vpn + pages};
   shootdown_and_recycle(&inv, 1);

@@ -3,7 +3,11 @@
 // retransmission timeout (so that late originals arrive after their retries ran).
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "clio/client.h"
+#include "common/clock.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
 #include "workload.h"
@@ -94,6 +98,60 @@ TEST(EndToEndInProcTest, ErrorsReachTheCaller) {
   EXPECT_EQ(Client::open("inproc:name=nobody-here", &d), -ECONNREFUSED);
   EXPECT_EQ(Client::open("no-such-transport:x=1", &d), -EINVAL);
   EXPECT_EQ(Client::open("inproc:name=e2e-errors,deadline_ms=abc", &d), -EINVAL);
+}
+
+// Leases: CLib's keep-alive (kStats every keepalive_ms) holds an idle owner's address space;
+// one whose owner went silent (a crash, a timed-out open) expires and its memory is reclaimed.
+TEST(EndToEndInProcTest, KeepAliveHoldsTheLeaseAndSilenceLosesIt) {
+  mn::MnConfig cfg = small_mn();
+  cfg.lease_ms = 300;
+  mn::MemoryNode node(cfg);
+  mn::ServerConfig sc;
+  sc.listen = "inproc:name=e2e-lease,poll=sleep";
+  mn::MnServer server(node, sc);
+  std::unique_ptr<Client> kept, silent;
+  ASSERT_EQ(Client::open(server.locator() + ",keepalive_ms=50", &kept), 0);
+  ASSERT_EQ(Client::open(server.locator() + ",keepalive_ms=0", &silent), 0);
+  uint64_t a = 0, b = 0;
+  ASSERT_EQ(kept->ralloc(1 << 20, &a), 0);
+  ASSERT_EQ(silent->ralloc(1 << 20, &b), 0);
+  const uint64_t v = 0x1234'5678'9abc'def0ull;
+  ASSERT_EQ(kept->rwrite(a, &v, 8), 0);
+  ASSERT_EQ(silent->rwrite(b, &v, 8), 0);
+  // Idle for several leases: the keep-alive thread alone speaks for `kept`.
+  const uint64_t until = now_ns() + 4 * cfg.lease_ms * 1'000'000;
+  while (now_ns() < until || node.stats().ras_expired == 0) {
+    ASSERT_LT(now_ns(), until + 10'000'000'000ull) << "the silent client's space never expired";
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(node.stats().ras_expired, 1u);
+  uint64_t back = 0;
+  EXPECT_EQ(kept->rread(a, &back, 8), 0);
+  EXPECT_EQ(back, v);
+  EXPECT_EQ(silent->rread(b, &back, 8), -EACCES) << "expired";
+  EXPECT_EQ(node.stats().pages_mapped, 1u) << "the expired space's page was reclaimed";
+}
+
+// Quotas reach the caller as their own errors.
+TEST(EndToEndInProcTest, QuotaRefusalsAreDocumentedErrors) {
+  mn::MnConfig cfg = small_mn();
+  cfg.ras_max_bytes = 1 << 20;
+  cfg.ras_max_slots = 128;  // 512 KiB of 4 KiB pages: binds before the 1 MiB
+  cfg.max_ras = 3;          // two address spaces
+  mn::MemoryNode node(cfg);
+  mn::ServerConfig sc;
+  sc.listen = "inproc:name=e2e-quota,poll=sleep";
+  mn::MnServer server(node, sc);
+  std::unique_ptr<Client> c, d, e;
+  ASSERT_EQ(Client::open(server.locator(), &c), 0);
+  uint64_t a;
+  EXPECT_EQ(c->ralloc(2 << 20, &a), -EDQUOT) << "past the memory quota";
+  EXPECT_EQ(c->ralloc(768 << 10, &a), -ENOBUFS) << "past the slot quota";
+  EXPECT_EQ(c->ralloc(512 << 10, &a), 0);
+  EXPECT_EQ(c->ralloc(4096, &a), -ENOBUFS);
+  ASSERT_EQ(Client::open(server.locator(), &d), 0);
+  EXPECT_EQ(Client::open(server.locator(), &e), -EMFILE) << "the MN's address spaces";
+  EXPECT_STRNE(error_string(-EDQUOT), error_string(-ENOBUFS));
 }
 
 }  // namespace

@@ -7,7 +7,8 @@
  *
  * Conventions: every function returns 0 on success or a negative errno:
  *   -EFAULT     the address is in no allocation (never allocated, or freed)
- *   -EACCES     the access is not permitted (read-only memory or key, revoked address space)
+ *   -EACCES     the access is not permitted (read-only memory or key, revoked address space,
+ *               or one whose lease ran out: its owner stopped renewing it, see keepalive_ms)
  *   -ENOMEM     the memory node is out of remote memory
  *   -EINVAL     a bad argument (null pointer, misaligned atomic, malformed locator, ...)
  *   -ETIMEDOUT  the memory node did not answer within the deadline (unreachable or dead)
