@@ -11,10 +11,11 @@
 //   free_ring_depth  [0=auto]  pre-zeroed pages queued per worker; auto: 64, fewer for large
 //                              pages (at most 256 MiB per worker, at least 1)
 //   ralloc_tries     [128]     candidate ranges tried before ralloc answers kNoMemory
-//   ralloc_step_slots [16384]  page-table slots a ralloc reserves (or cancels) before the slow
-//                              path turns to other work (free-page refill, other clients'
-//                              control requests) and comes back to it; a ralloc's whole work
-//                              is bounded too (8 slot operations per page + 2^20, then kNoMemory)
+//   ralloc_step_slots [16384]  page-table slots a ralloc reserves (or cancels), or an rfree or
+//                              destroy unmaps, before the slow path turns to other work
+//                              (free-page refill, other clients' control requests) and comes
+//                              back to it; a ralloc's whole work is bounded too (8 slot
+//                              operations per page + 2^20, then kNoMemory)
 //   ras_max_bytes    [0]       bytes one address space may have allocated, rounded up to pages
 //                              (kQuotaMemory); 0: no quota
 //   ras_max_slots    [0]       page-table slots one address space may hold, one per allocated

@@ -145,13 +145,22 @@ class MemoryNode {
     int slot = -1;             ///< worker slot; -1: an admin call; -2: its worker has gone
     AdminCall* call = nullptr;
   };
-  /// The ralloc in progress: done in steps of ralloc_step_slots slot operations, between which
-  /// the slow path serves everything else except requests of the same address space and other
-  /// rallocs (deferred_, in arrival order), so no other client waits behind it.
-  struct RallocJob {
+  /// The ralloc, rfree or address-space destruction in progress: done in steps of
+  /// ralloc_step_slots slot operations, between which the slow path serves everything else
+  /// except requests of the same address space and other rallocs, rfrees and destructions
+  /// (deferred_, in arrival order), so no other client waits behind it.
+  struct Job {
+    enum Kind { kRalloc, kUnmap } kind = kRalloc;
     bool active = false;
     Source src;
     ControlRequest req;
+    // kUnmap: the page ranges (vpn, pages) still to unmap; then the address space goes too
+    // when `destroy`.
+    std::vector<std::pair<uint64_t, uint64_t>> ranges;
+    size_t range = 0;
+    uint64_t range_done = 0;
+    bool destroy = false;
+    // kRalloc:
     uint64_t pages = 0, len = 0, word = 0;
     uint32_t attempt = 0;
     bool placing = false;     ///< a candidate is being reserved: reserve_scratch_ holds its slots
@@ -185,16 +194,23 @@ class MemoryNode {
   /// Starts the ralloc job; false (and *r) when it is answered at once (a fast refusal).
   bool start_ralloc(const ControlRequest& req, Source src, ControlReply* r);
   /// One step of the job: at most ralloc_step_slots slot operations. True when it finished.
+  bool step_job() { return job_.kind == Job::kRalloc ? step_ralloc() : step_unmap(); }
   bool step_ralloc();
+  bool step_unmap();
+  /// Starts the unmap job for the ranges in job_.ranges (pid's keys already cleared when
+  /// `destroy`); the reply goes to `src`.
+  void start_unmap(const ControlRequest& req, Source src, bool destroy);
   void finish_ralloc(Status s);
   /// Runs deferred requests in order until one becomes the job again (or none is left).
   void replay_deferred();
   /// Destroys address spaces whose lease ran out (at most once every lease_ms / 8).
   void expire_leases();
-  void destroy_ras(uint32_t pid);
+  /// Clears pid's keys and queues all its allocations into job_.ranges.
+  void begin_destroy(uint32_t pid);
   ControlReply do_create_ras();
-  Status do_destroy_ras(uint32_t pid, uint64_t key);
-  Status do_rfree(uint32_t pid, uint64_t key, uint64_t va);
+  /// kRasDestroy and kRfree: refused at once (false, *r) or started as the unmap job.
+  bool start_destroy(const ControlRequest& req, Source src, ControlReply* r);
+  bool start_rfree(const ControlRequest& req, Source src, ControlReply* r);
   Status do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read_only);
   Ras* find_ras(uint32_t pid, uint64_t key);
   bool overlaps(const Ras& r, uint64_t va, uint64_t len) const;
@@ -238,7 +254,7 @@ class MemoryNode {
   std::vector<uint64_t> free_pages_;   ///< zero, not resident (scrubbed)
   std::vector<uint64_t> prepared_pages_;  ///< zero and resident (taken back from workers)
   std::vector<std::deque<ControlReply>> pending_replies_;  ///< per slot, when its ring was full
-  RallocJob job_;
+  Job job_;
   std::deque<std::pair<Source, ControlRequest>> deferred_;  ///< behind job_, in arrival order
   uint64_t last_lease_scan_ms_ = 0;
   std::vector<uint32_t> expired_scratch_;

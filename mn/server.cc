@@ -133,9 +133,11 @@ std::string MnServer::report() const {
   add("  page table: %" PRIu64 " of %" PRIu64 " slots used (%.2f%%), %s = %.4f%% of the pool\n",
       m.pt_slots_used, m.pt_slots, 100.0 * static_cast<double>(m.pt_slots_used) / static_cast<double>(m.pt_slots),
       format_size(m.pt_bytes).c_str(), 100.0 * m.pt_share);
-  add("  address spaces=%" PRIu64 " rallocs=%" PRIu64 " ralloc-retries=%" PRIu64
-      " ralloc-failures=%" PRIu64 " rfrees=%" PRIu64 "\n",
-      m.ras_live, m.rallocs, m.ralloc_retries, m.ralloc_failures, m.rfrees);
+  add("  address spaces=%" PRIu64 " expired-leases=%" PRIu64 " rallocs=%" PRIu64
+      " ralloc-retries=%" PRIu64 " ralloc-failures=%" PRIu64 " (over quota %" PRIu64
+      ") ralloc-steps=%" PRIu64 " rfrees=%" PRIu64 "\n",
+      m.ras_live, m.ras_expired, m.rallocs, m.ralloc_retries, m.ralloc_failures,
+      m.quota_refusals, m.ralloc_steps, m.rfrees);
   return r;
 }
 

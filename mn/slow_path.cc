@@ -38,7 +38,7 @@ void MemoryNode::slow_path_main() {
     reclaim_retiring_workers();
     if (!refill_paused_) work += refill_rings(kRefillBudgetBytes);
     if (job_.active) {
-      if (!step_ralloc()) ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+      if (!step_job()) ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
       ++work;
     }
     replay_deferred();
@@ -49,7 +49,8 @@ void MemoryNode::slow_path_main() {
   ControlReply bye{};
   bye.status = Status::kShuttingDown;
   if (job_.active) {
-    for (Pte* q : reserve_scratch_) table_.cancel(q);
+    if (job_.kind == Job::kRalloc)
+      for (Pte* q : reserve_scratch_) table_.cancel(q);
     reserve_scratch_.clear();
     bye.cookie = job_.req.cookie;
     complete(job_.src, bye);
@@ -225,12 +226,6 @@ ControlReply MemoryNode::execute(const ControlRequest& req) {
       r = do_create_ras();
       r.cookie = req.cookie;
       break;
-    case wire::Opcode::kRasDestroy:
-      r.status = do_destroy_ras(req.pid, req.key);
-      break;
-    case wire::Opcode::kRfree:
-      r.status = do_rfree(req.pid, req.key, req.va);
-      break;
     case wire::Opcode::kProtect:
       r.status = do_protect(req.pid, req.key, req.va, req.flags & wire::kFlagReadOnly);
       break;
@@ -281,23 +276,97 @@ ControlReply MemoryNode::do_create_ras() {
   return r;
 }
 
-Status MemoryNode::do_destroy_ras(uint32_t pid, uint64_t key) {
-  if (find_ras(pid, key) == nullptr) return Status::kNoSuchRas;
-  destroy_ras(pid);
-  return Status::kOk;
-}
-
-void MemoryNode::destroy_ras(uint32_t pid) {
-  Ras* r = &ras_.at(pid);
+void MemoryNode::begin_destroy(uint32_t pid) {
+  Ras& r = ras_.at(pid);
   // Keys first: from here on no new access of this pid passes the fast path's check.
   std::atomic_ref(keys_[pid].rw).store(0);
   std::atomic_ref(keys_[pid].ro).store(0);
-  for (const auto& [va, vma] : r->vmas) unmap(pid, va >> pool_.page_shift(), vma.pages);
-  const Invalidation inv{pid, 0, uint64_t{1} << kVpnBits};
-  shootdown_and_recycle(&inv, 1);
-  ras_.erase(pid);
-  free_pids_.push_back(pid);  // after the grace period: no worker still acts for it
-  ras_live_.fetch_sub(1, std::memory_order_relaxed);
+  job_.ranges.clear();
+  for (const auto& [va, vma] : r.vmas) job_.ranges.emplace_back(va >> pool_.page_shift(), vma.pages);
+  r.vmas.clear();
+  r.pages = 0;
+}
+
+bool MemoryNode::start_destroy(const ControlRequest& req, Source src, ControlReply* out) {
+  if (find_ras(req.pid, req.key) == nullptr) {
+    out->status = Status::kNoSuchRas;
+    out->cookie = req.cookie;
+    return false;
+  }
+  begin_destroy(req.pid);
+  start_unmap(req, src, /*destroy=*/true);
+  return true;
+}
+
+bool MemoryNode::start_rfree(const ControlRequest& req, Source src, ControlReply* out) {
+  out->cookie = req.cookie;
+  Ras* r = find_ras(req.pid, req.key);
+  if (r == nullptr) {
+    out->status = Status::kNoSuchRas;
+    return false;
+  }
+  auto it = r->vmas.find(req.va);
+  if (it == r->vmas.end()) {
+    // Inside an allocation but not its start is a misuse; anywhere else is simply unmapped.
+    out->status = overlaps(*r, req.va, 1) ? Status::kBadArgument : Status::kUnmapped;
+    return false;
+  }
+  const uint64_t pages = it->second.pages;
+  r->vmas.erase(it);  // gone for this address space's later requests (they wait anyway)
+  r->pages -= pages;
+  job_.ranges.assign(1, {req.va >> pool_.page_shift(), pages});
+  start_unmap(req, src, /*destroy=*/false);
+  return true;
+}
+
+void MemoryNode::start_unmap(const ControlRequest& req, Source src, bool destroy) {
+  auto ranges = std::move(job_.ranges);
+  job_ = Job{};
+  job_.kind = Job::kUnmap;
+  job_.active = true;
+  job_.src = src;
+  job_.req = req;
+  job_.ranges = std::move(ranges);
+  job_.destroy = destroy;
+}
+
+bool MemoryNode::step_unmap() {
+  const uint32_t pid = job_.req.pid;
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (uint64_t budget = cfg_.ralloc_step_slots; budget > 0 && job_.range < job_.ranges.size();) {
+    const auto [vpn, pages] = job_.ranges[job_.range];
+    const uint64_t n = std::min(budget, pages - job_.range_done);
+    const uint64_t from = vpn + job_.range_done;
+    unmap(pid, from, n);
+    lo = std::min(lo, from);
+    hi = std::max(hi, from + n);
+    budget -= n;
+    job_.range_done += n;
+    if (job_.range_done == pages) {
+      ++job_.range;
+      job_.range_done = 0;
+    }
+  }
+  const bool last = job_.range == job_.ranges.size();
+  // Each step's pages are shot down and recycled after their own grace period.
+  const Invalidation inv = last && job_.destroy ? Invalidation{pid, 0, uint64_t{1} << kVpnBits}
+                                                : Invalidation{pid, lo, hi};
+  if (lo < hi || last) shootdown_and_recycle(&inv, 1);
+  if (!last) return false;
+  if (job_.destroy) {
+    ras_.erase(pid);
+    free_pids_.push_back(pid);  // after the grace period: no worker still acts for it
+    ras_live_.fetch_sub(1, std::memory_order_relaxed);
+  } else {
+    rfrees_.fetch_add(1, std::memory_order_relaxed);
+  }
+  job_.active = false;
+  job_.ranges.clear();
+  ControlReply r{};
+  r.status = Status::kOk;
+  r.cookie = job_.req.cookie;
+  complete(job_.src, r);
+  return true;
 }
 
 bool MemoryNode::overlaps(const Ras& r, uint64_t va, uint64_t len) const {
@@ -366,7 +435,9 @@ bool MemoryNode::candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt,
 
 void MemoryNode::dispatch(const ControlRequest& req, Source src) {
   replay_deferred();  // what arrived earlier goes first
-  if (job_.active && (req.op == wire::Opcode::kRalloc || req.pid == job_.req.pid)) {
+  const bool becomes_job = req.op == wire::Opcode::kRalloc || req.op == wire::Opcode::kRfree ||
+                          req.op == wire::Opcode::kRasDestroy;
+  if (job_.active && (becomes_job || req.pid == job_.req.pid)) {
     deferred_.emplace_back(src, req);
     return;
   }
@@ -374,7 +445,17 @@ void MemoryNode::dispatch(const ControlRequest& req, Source src) {
   if (req.op == wire::Opcode::kRalloc) {
     if (start_ralloc(req, src, &r) && !step_ralloc())
       ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
-    return;  // answered by finish_ralloc() or complete() below
+    return;  // answered by finish_ralloc(), or by start_ralloc() itself
+  }
+  if (req.op == wire::Opcode::kRfree || req.op == wire::Opcode::kRasDestroy) {
+    const bool started = req.op == wire::Opcode::kRfree ? start_rfree(req, src, &r)
+                                                        : start_destroy(req, src, &r);
+    if (!started) {
+      complete(src, r);
+    } else if (!step_unmap()) {
+      ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+    }
+    return;
   }
   complete(src, execute(req));
 }
@@ -436,7 +517,8 @@ bool MemoryNode::start_ralloc(const ControlRequest& req, Source src, ControlRepl
                   true);
   }
   if (table_.used_slots() + pages > table_.num_slots()) return refuse(Status::kNoMemory, true);
-  job_ = RallocJob{};
+  job_ = Job{};
+  job_.kind = Job::kRalloc;
   job_.active = true;
   job_.src = src;
   job_.req = req;
@@ -531,21 +613,32 @@ void MemoryNode::finish_ralloc(Status s) {
 }
 
 void MemoryNode::expire_leases() {
-  if (cfg_.lease_ms == 0) return;
+  if (cfg_.lease_ms == 0 || job_.active) return;  // a destruction is a job: one at a time
   const uint64_t now = now_ms();
-  if (now - last_lease_scan_ms_ < std::max<uint64_t>(1, cfg_.lease_ms / 8)) return;
-  last_lease_scan_ms_ = now;
-  expired_scratch_.clear();
-  for (const auto& [pid, ras] : ras_) {
-    if (job_.active && pid == job_.req.pid) continue;  // its owner is waiting for an answer
-    const uint64_t renewed = renewed_ms_[pid].load(std::memory_order_relaxed);
-    if (now > renewed && now - renewed > cfg_.lease_ms) expired_scratch_.push_back(pid);
+  if (expired_scratch_.empty()) {
+    if (now - last_lease_scan_ms_ < std::max<uint64_t>(1, cfg_.lease_ms / 8)) return;
+    last_lease_scan_ms_ = now;
+    for (const auto& [pid, ras] : ras_) {
+      const uint64_t renewed = renewed_ms_[pid].load(std::memory_order_relaxed);
+      if (now > renewed && now - renewed > cfg_.lease_ms) expired_scratch_.push_back(pid);
+    }
   }
-  for (const uint32_t pid : expired_scratch_) {
+  // One per pass, as a kRasDestroy job in steps; the rest on later passes.
+  while (!expired_scratch_.empty()) {
+    const uint32_t pid = expired_scratch_.back();
+    expired_scratch_.pop_back();
+    const uint64_t renewed = renewed_ms_[pid].load(std::memory_order_relaxed);
+    if (ras_.count(pid) == 0 || now <= renewed || now - renewed <= cfg_.lease_ms) continue;
     CLIO_LOG(INFO, "mn.slow", "address space %u: lease of %llu ms ran out; destroyed", pid,
              static_cast<unsigned long long>(cfg_.lease_ms));
-    destroy_ras(pid);
     ras_expired_.fetch_add(1, std::memory_order_relaxed);
+    begin_destroy(pid);  // keys cleared now: the owner cannot race the destruction
+    ControlRequest req{};
+    req.op = wire::Opcode::kRasDestroy;
+    req.pid = pid;
+    start_unmap(req, Source{-2, nullptr}, /*destroy=*/true);  // nobody waits for the answer
+    if (!step_unmap()) ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+    return;
   }
 }
 
@@ -557,25 +650,6 @@ void MemoryNode::unmap(uint32_t pid, uint64_t vpn, uint64_t pages) {
     retired_slots_.push_back(p);
     if (old & Pte::kValid) retired_pages_.push_back(old & Pte::kPpnMask);
   }
-}
-
-Status MemoryNode::do_rfree(uint32_t pid, uint64_t key, uint64_t va) {
-  Ras* r = find_ras(pid, key);
-  if (r == nullptr) return Status::kNoSuchRas;
-  auto it = r->vmas.find(va);
-  if (it == r->vmas.end()) {
-    // Inside an allocation but not its start is a misuse; anywhere else is simply unmapped.
-    return overlaps(*r, va, 1) ? Status::kBadArgument : Status::kUnmapped;
-  }
-  const uint64_t vpn = va >> pool_.page_shift();
-  const uint64_t pages = it->second.pages;
-  r->vmas.erase(it);
-  r->pages -= pages;
-  unmap(pid, vpn, pages);
-  const Invalidation inv{pid, vpn, vpn + pages};
-  shootdown_and_recycle(&inv, 1);
-  rfrees_.fetch_add(1, std::memory_order_relaxed);
-  return Status::kOk;
 }
 
 Status MemoryNode::do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read_only) {

@@ -194,5 +194,50 @@ TEST(RallocStepsTest, SameSpaceRequestsWaitForTheRallocInProgress) {
   EXPECT_EQ(mn.stats().pt_slots_used, 0u) << "destroyed after the allocation, not during it";
 }
 
+// Freeing or destroying a huge allocation is done in steps too.
+TEST(RallocStepsTest, HugeDestroyAndRfreeDelayNoOpenOrFirstTouch) {
+  auto cfg = small_config(uint64_t{1} << 30, kPage);  // 256 Ki pages
+  cfg.ralloc_step_slots = 4;  // 25,000 steps per unmap, each with its grace period
+  cfg.free_ring_depth = 4;
+  MemoryNode mn(cfg);
+  auto w = mn.add_worker();
+  mn.refill_now();
+  Ras other = Ras::create(mn);
+  uint64_t other_va;
+  ASSERT_EQ(mn.ralloc(other.pid, other.rw, 64 * kPage, 0, &other_va), Status::kOk);
+  Ras big = Ras::create(mn);
+  uint64_t big_va, big_va2;
+  ASSERT_EQ(mn.ralloc(big.pid, big.rw, 100000 * kPage, 0, &big_va), Status::kOk);
+  ASSERT_EQ(mn.ralloc(big.pid, big.rw, 100000 * kPage, 0, &big_va2), Status::kOk);
+  const std::vector<std::byte> data(64, std::byte{1});
+  ASSERT_EQ(write_bytes(mn, *w, big.at(big_va + 5 * kPage), data), Status::kOk);
+
+  for (const bool destroy : {false, true}) {
+    const uint64_t steps = mn.stats().ralloc_steps;
+    std::atomic<bool> done{false};
+    Status st = Status::kBadArgument;
+    std::thread t([&] {
+      st = destroy ? mn.destroy_ras(big.pid, big.rw) : mn.rfree(big.pid, big.rw, big_va);
+      done.store(true);
+    });
+    ASSERT_TRUE(eventually([&] { return mn.stats().ralloc_steps > steps; }));
+    for (int p = 0; p < 4; ++p) {  // the free-page ring holds 4: refilled between steps
+      const int page = (destroy ? 4 : 0) + p;
+      ASSERT_EQ(write_bytes(mn, *w, other.at(other_va + page * kPage), data), Status::kOk);
+    }
+    EXPECT_NE(Ras::create(mn).pid, 0u);
+    EXPECT_FALSE(done.load()) << "first touches and opens waited for the whole unmap";
+    t.join();
+    EXPECT_EQ(st, Status::kOk);
+    EXPECT_GE(mn.stats().ralloc_steps, steps + 100000 / 4 - 1) << "it gave way at every step";
+    EXPECT_EQ(mn.stats().pt_slots_used, 64u + (destroy ? 0 : 100000u));
+  }
+  const MnStats s = mn.stats();
+  EXPECT_EQ(s.rfrees, 1u);
+  EXPECT_EQ(s.pages_mapped, 8u) << "the big space's touched page went back";
+  uint64_t va;
+  EXPECT_EQ(mn.ralloc(big.pid, big.rw, kPage, 0, &va), Status::kNoSuchRas);
+}
+
 }  // namespace
 }  // namespace clio::mn
