@@ -55,8 +55,8 @@ struct Slot {
   bool active = false;
   bool write = false;
   uint64_t word = 0;
-  uint64_t value = 0;     ///< written, or expected (reads)
-  bool checked = false;   ///< reads: the expected value is known
+  uint64_t value = 0;    ///< written, or expected (reads)
+  bool checked = false;  ///< reads: the expected value is known
   uint64_t buf = 0;
 };
 
@@ -222,18 +222,19 @@ int run(Client& c, const po::variables_map& vm) {
   }
 
   const ClientCounters& k = c.counters();
-  std::printf("soak: %llu operations (%llu reads, %llu writes, %llu faa, %llu cas) in %.1f s, "
-              "%.0f ops/s\n",
-              static_cast<unsigned long long>(t.ops()), static_cast<unsigned long long>(t.reads),
-              static_cast<unsigned long long>(t.writes), static_cast<unsigned long long>(t.faa),
-              static_cast<unsigned long long>(t.cas), secs, static_cast<double>(t.ops()) / secs);
-  std::printf("soak: lost writes %llu, double executions %llu, lost atomics %llu, -EIO %llu, "
-              "other errors %llu\n",
-              static_cast<unsigned long long>(t.lost_writes),
-              static_cast<unsigned long long>(t.double_exec),
-              static_cast<unsigned long long>(t.lost_atomics),
-              static_cast<unsigned long long>(t.eio),
-              static_cast<unsigned long long>(t.other_errors));
+  std::printf(
+      "soak: %llu operations (%llu reads, %llu writes, %llu faa, %llu cas) in %.1f s, "
+      "%.0f ops/s\n",
+      static_cast<unsigned long long>(t.ops()), static_cast<unsigned long long>(t.reads),
+      static_cast<unsigned long long>(t.writes), static_cast<unsigned long long>(t.faa),
+      static_cast<unsigned long long>(t.cas), secs, static_cast<double>(t.ops()) / secs);
+  std::printf(
+      "soak: lost writes %llu, double executions %llu, lost atomics %llu, -EIO %llu, "
+      "other errors %llu\n",
+      static_cast<unsigned long long>(t.lost_writes),
+      static_cast<unsigned long long>(t.double_exec),
+      static_cast<unsigned long long>(t.lost_atomics), static_cast<unsigned long long>(t.eio),
+      static_cast<unsigned long long>(t.other_errors));
   std::printf("soak: client retransmissions %llu, NACKs %llu\n",
               static_cast<unsigned long long>(k.retransmissions),
               static_cast<unsigned long long>(k.nacks));
@@ -293,8 +294,8 @@ int main(int argc, char** argv) {
       locator = target->locator();
     }
     std::unique_ptr<Client> c;
-    const std::string opts_str = ",rto_us=" + std::to_string(vm["rto-us"].as<uint64_t>()) +
-                                 ",deadline_ms=30000";
+    const std::string opts_str =
+        ",rto_us=" + std::to_string(vm["rto-us"].as<uint64_t>()) + ",deadline_ms=30000";
     if (int rc = Client::open(locator + opts_str, &c); rc != 0) {
       std::fprintf(stderr, "soak: open %s: %s\n", locator.c_str(), error_string(rc));
       return 1;

@@ -166,13 +166,13 @@ TEST(ChaosTest, ShadowHoldsAcrossWrapTurnoverExpiryFaultsAndAFlood) {
   EXPECT_GT(flood.sent(), 10'000u) << "the flood ran";
   EXPECT_GT(s.unauthenticated, 1000u) << "and was refused";
   EXPECT_LT(eio, ops / 20) << "unprovable outcomes stay rare";
-  std::printf("chaos: %llu ops, %llu -EIO, %llu retransmissions, %llu flood packets, %llu "
-              "evictions, %llu stale\n",
-              static_cast<unsigned long long>(ops), static_cast<unsigned long long>(eio),
-              static_cast<unsigned long long>(k.retransmissions),
-              static_cast<unsigned long long>(flood.sent()),
-              static_cast<unsigned long long>(s.dedup_evictions),
-              static_cast<unsigned long long>(s.stale));
+  std::printf(
+      "chaos: %llu ops, %llu -EIO, %llu retransmissions, %llu flood packets, %llu "
+      "evictions, %llu stale\n",
+      static_cast<unsigned long long>(ops), static_cast<unsigned long long>(eio),
+      static_cast<unsigned long long>(k.retransmissions),
+      static_cast<unsigned long long>(flood.sent()),
+      static_cast<unsigned long long>(s.dedup_evictions), static_cast<unsigned long long>(s.stale));
 }
 
 // Locks under the same faults, with two threads of one client (each its own sessions, rotating
