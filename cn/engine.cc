@@ -414,7 +414,10 @@ void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
     ++counters_.retransmissions;
   } else {
     p.hdr.attempt = 0;
-    p.hdr.age_ms = static_cast<uint32_t>(std::min<uint64_t>((now - p.first_ns) / 1'000'000, UINT32_MAX));
+    const uint64_t queued_ns = now - p.first_ns;  // usually none: skip the division
+    p.hdr.age_ms = queued_ns < 1'000'000
+                       ? 0
+                       : static_cast<uint32_t>(std::min<uint64_t>(queued_ns / 1'000'000, UINT32_MAX));
     p.rto_ns = path.rtt.rto_ns(c_.options.rto_us * 1000, c_.options.max_rto_us * 1000);
     p.retransmitted = false;
     p.attempts = 1;

@@ -59,6 +59,7 @@ bool pin_to_cpu(int cpu) {
 void IdlePoll::idle() {
   if ((rounds_++ & 63) == 0) {
     const uint64_t now = now_ns();
+    last_ns_ = now;
     if (idle_since_ == 0) idle_since_ = now;
     yielding_ = now - idle_since_ >= kSpinNs;
   }

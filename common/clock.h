@@ -57,9 +57,13 @@ class IdlePoll {
     rounds_ = 0;
     yielding_ = false;
   }
+  /// The clock as idle() last read it (it reads on the first idle round after busy(), then
+  /// every 64th): a free, slightly old clock for whoever polls with it. 0 before any read.
+  uint64_t last_ns() const { return last_ns_; }
 
  private:
   uint64_t idle_since_ = 0;
+  uint64_t last_ns_ = 0;
   uint32_t rounds_ = 0;  ///< the clock is read every 64 rounds only: it costs ~30 ns in a VM
   bool yielding_ = false;
 };

@@ -35,14 +35,14 @@ DedupTable::DedupTable(size_t capacity, uint32_t max_pids)
     : cap_(std::bit_ceil(std::max<size_t>(capacity, 16))),
       max_pids_(std::max<uint32_t>(max_pids, 1)),
       entries_mem_(cap_ * sizeof(DedupEntry), true, "dedup table"),
-      index_mem_(2 * cap_ * sizeof(uint32_t), true, "dedup index"),
+      index_mem_(2 * cap_ * sizeof(uint64_t), true, "dedup index"),
       parts_mem_(size_t{max_pids_} * sizeof(Partition), false, "dedup partitions"),
       active_mem_(size_t{max_pids_} * sizeof(uint32_t), false, "dedup partitions"),
       entries_(static_cast<DedupEntry*>(entries_mem_.data())),
-      index_(static_cast<uint32_t*>(index_mem_.data())),
+      index_(static_cast<uint64_t*>(index_mem_.data())),
       parts_(static_cast<Partition*>(parts_mem_.data())),
       active_(static_cast<uint32_t*>(active_mem_.data())) {
-  CLIO_CHECK(cap_ < UINT32_MAX / 2);
+  CLIO_CHECK(cap_ <= (uint64_t{1} << 30));  // slots (2 x cap_) fit the 32 hash bits kept
   // Fresh anonymous mappings read as zero: every entry free, every partition empty. Touch them
   // now (on huge pages where the host has them), so that no request pays a page fault.
   for (MappedMemory* m : {&entries_mem_, &index_mem_, &parts_mem_, &active_mem_}) {
@@ -51,16 +51,24 @@ DedupTable::DedupTable(size_t capacity, uint32_t max_pids)
   }
 }
 
-uint64_t DedupTable::slot_of(uint64_t session, uint64_t seq) const {
-  return mix(session ^ seq * 0x9E3779B97F4A7C15ull) & (2 * cap_ - 1);
+uint64_t DedupTable::hash_of(uint64_t session, uint64_t seq) {
+  return mix(session ^ seq * 0x9E3779B97F4A7C15ull);
 }
+
+namespace {
+inline uint32_t tag_of(uint64_t v) { return static_cast<uint32_t>(v >> 32); }
+inline uint32_t entry_of(uint64_t v) { return static_cast<uint32_t>(v); }  // index + 1
+}  // namespace
 
 const DedupEntry* DedupTable::find(uint64_t session, uint64_t seq) const {
   const size_t mask = 2 * cap_ - 1;
-  for (uint64_t s = slot_of(session, seq);; s = (s + 1) & mask) {
-    const uint32_t v = index_[s];
+  const uint64_t h = hash_of(session, seq);
+  const uint32_t tag = static_cast<uint32_t>(h);
+  for (uint64_t s = h & mask;; s = (s + 1) & mask) {
+    const uint64_t v = index_[s];
     if (v == 0) return nullptr;
-    const DedupEntry& e = entries_[v - 1];
+    if (tag_of(v) != tag) continue;  // not it: no need to read the entry
+    const DedupEntry& e = entries_[entry_of(v) - 1];
     if (e.seq == seq && e.session == session) return &e;
   }
 }
@@ -68,16 +76,16 @@ const DedupEntry* DedupTable::find(uint64_t session, uint64_t seq) const {
 void DedupTable::unindex(uint32_t entry) {
   const DedupEntry& e = entries_[entry];
   const size_t mask = 2 * cap_ - 1;
-  uint64_t s = slot_of(e.session, e.seq);
-  while (index_[s] != entry + 1) {
+  uint64_t s = hash_of(e.session, e.seq) & mask;
+  while (entry_of(index_[s]) != entry + 1) {
     CLIO_DCHECK(index_[s] != 0);
     s = (s + 1) & mask;
   }
-  // Backward-shift deletion keeps every probe sequence unbroken without tombstones.
+  // Backward-shift deletion keeps every probe sequence unbroken without tombstones. Each
+  // occupant's home slot comes from the hash bits kept beside it (mask < 2^32).
   uint64_t hole = s;
   for (uint64_t j = (s + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
-    const DedupEntry& m = entries_[index_[j] - 1];
-    const uint64_t home = slot_of(m.session, m.seq);
+    const uint64_t home = tag_of(index_[j]) & mask;
     // Move j into the hole unless its home lies cyclically in (hole, j].
     const bool home_between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
     if (!home_between) {
@@ -86,6 +94,16 @@ void DedupTable::unindex(uint32_t entry) {
     }
   }
   index_[hole] = 0;
+}
+
+void DedupTable::prefetch_evictions(uint32_t pid, uint32_t n) const {
+  if (next_fresh_ < cap_ || pid >= max_pids_) return;  // not full: nothing will be evicted
+  const size_t mask = 2 * cap_ - 1;
+  for (uint32_t at = parts_[pid].head; at != 0 && n-- > 0;) {
+    const DedupEntry& e = entries_[at - 1];
+    __builtin_prefetch(&index_[hash_of(e.session, e.seq) & mask], 1);
+    at = e.next;
+  }
 }
 
 uint32_t DedupTable::evict_oldest(uint32_t pid) {
@@ -160,9 +178,10 @@ void DedupTable::insert(const DedupEntry& in) {
   }
   ++count_;
   const size_t mask = 2 * cap_ - 1;
-  uint64_t s = slot_of(e.session, e.seq);
+  const uint64_t h = hash_of(e.session, e.seq);
+  uint64_t s = h & mask;
   while (index_[s] != 0) s = (s + 1) & mask;
-  index_[s] = idx + 1;
+  index_[s] = (h << 32) | (idx + 1);
 }
 
 }  // namespace clio::mn

@@ -86,6 +86,15 @@ class DedupTable {
 
   /// The record with this identity, or null.
   const DedupEntry* find(uint64_t session, uint64_t seq) const;
+  /// Hints that find() and insert() of this identity come soon: starts loading its index slot.
+  /// The table is far larger than the caches, so a burst's misses overlap this way.
+  void prefetch(uint64_t session, uint64_t seq) const {
+    __builtin_prefetch(&index_[hash_of(session, seq) & (2 * cap_ - 1)], 1);
+  }
+  /// Hints that `n` records of `pid` are about to be inserted: when the table is full, starts
+  /// loading the index slots of the records they will evict (its oldest ones, when it holds its
+  /// share).
+  void prefetch_evictions(uint32_t pid, uint32_t n) const;
   /// Records `e` (e.session != 0, e.at_ms != 0; identity not already present), evicting as
   /// described above when full.
   void insert(const DedupEntry& e);
@@ -98,7 +107,9 @@ class DedupTable {
     uint32_t active_pos = 0;       ///< its place in active_ while count > 0
     uint64_t evicted_upto_ms = 0;  ///< at_ms of the newest record it lost (0: none)
   };
-  uint64_t slot_of(uint64_t session, uint64_t seq) const;
+  /// The identity's hash: its low bits pick the home slot, its low 32 bits are kept in the index
+  /// so that probes and deletions rarely need to read an entry (each read is a cache miss).
+  static uint64_t hash_of(uint64_t session, uint64_t seq);
   void unindex(uint32_t entry);
   /// Evicts the oldest entry of `pid` and returns its index (now free).
   uint32_t evict_oldest(uint32_t pid);
@@ -108,7 +119,8 @@ class DedupTable {
   uint32_t max_pids_;
   MappedMemory entries_mem_, index_mem_, parts_mem_, active_mem_;
   DedupEntry* entries_;
-  uint32_t* index_;   ///< open addressing over 2 x cap_: entry index + 1, 0 = empty
+  uint64_t* index_;   ///< open addressing over 2 x cap_: hash low 32 bits << 32 | entry index + 1
+                      ///< (0 = empty)
   Partition* parts_;  ///< by pid
   uint32_t* active_;  ///< pids with count > 0
   uint32_t nactive_ = 0;

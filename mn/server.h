@@ -54,7 +54,7 @@ struct ServerConfig {
   std::string listen = "inproc:name=mn0";  ///< transport locator to serve on
   unsigned workers = 1;                    ///< worker threads (each with its own endpoint)
   /// Records per worker (see DedupTable); 0: kDedupSizingRate x (kDedupSizingDeadlineMs +
-  /// max_packet_lifetime_ms), rounded up to a power of two (1 Mi entries: 88 MiB per worker,
+  /// max_packet_lifetime_ms), rounded up to a power of two (1 Mi entries: 96 MiB per worker,
   /// touched at start so that no request pays a page fault).
   size_t dedup_entries = 0;
   /// The network's maximum packet lifetime (ms), the MPL of docs/protocol.md: the MN refuses
@@ -117,6 +117,7 @@ class MnServer {
   struct WorkerState;
 
   void run(WorkerState& w);
+  void prefetch_records(WorkerState& w, std::span<const net::PacketView> pkts);
   void serve(WorkerState& w, std::span<net::PacketView> pkts);
   void serve_control(WorkerState& w, const net::PacketView& p, const wire::Header& h, uint32_t crc,
                      size_t* ntx);

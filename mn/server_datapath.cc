@@ -89,17 +89,27 @@ uint64_t MnServer::address_token(const net::Endpoint& to, uint64_t epoch) const 
 
 bool MnServer::token_valid(WorkerState& w, const net::Endpoint& from, uint64_t token) {
   if (token == 0) return false;
-  const uint64_t epoch = w.clock_ms() >> cfg_.token_epoch_shift;
-  return token == address_token(from, epoch) || token == address_token(from, epoch - 1);
+  const uint64_t epoch = w.coarse_ms() >> cfg_.token_epoch_shift;
+  WorkerState::ProvenAddress& c = w.proven[token & (w.proven.size() - 1)];
+  if (c.token == token && c.epoch + 1 >= epoch && c.from == from) return true;
+  for (const uint64_t e : {epoch, epoch - 1}) {
+    if (token == address_token(from, e)) {
+      c = WorkerState::ProvenAddress{from, token, e};
+      return true;
+    }
+  }
+  return false;
 }
 
 void MnServer::run(WorkerState& w) {
   if (w.cpu >= 0) pin_to_cpu(w.cpu);
   net::PacketView rx[kServerBurst];
   IdlePoll poll;
+  w.refresh_coarse();
   while (!stop_.load(std::memory_order_acquire)) {
     const size_t n = w.transport->rx_burst(rx);
     if (n != 0) {
+      if (++w.bursts == WorkerState::kCoarseBursts) w.refresh_coarse();
       serve(w, std::span(rx, n));
       w.transport->release(std::span(rx, n));
       poll.busy();
@@ -109,8 +119,27 @@ void MnServer::run(WorkerState& w) {
       // Control answers come from the slow path, not the network: don't sleep long on them.
       w.transport->wait(w.pending_count != 0 ? 20'000 : cfg_.idle_wait_ns);
       poll.idle();
+      if (poll.last_ns() > w.coarse_ns) w.coarse_ns = poll.last_ns();
     }
   }
+}
+
+// The records a burst's writes and atomics will look up and evict live in a table far larger
+// than the caches: start loading all their index slots at once, so that the misses overlap
+// instead of following one another. Only a hint: the packets are not validated yet.
+void MnServer::prefetch_records(WorkerState& w, std::span<const net::PacketView> pkts) {
+  uint32_t mutations = 0, pid = 0;
+  for (const net::PacketView& p : pkts) {
+    if (p.data.size() < wire::kHeaderBytes) continue;
+    Header h;
+    std::memcpy(&h, p.data.data(), wire::kHeaderBytes);
+    const auto op = static_cast<Opcode>(h.opcode);
+    if (op != Opcode::kWrite && op != Opcode::kCas && op != Opcode::kFaa) continue;
+    w.dedup.prefetch(h.session, h.seq);
+    pid = h.pid;
+    ++mutations;
+  }
+  if (mutations != 0) w.dedup.prefetch_evictions(pid, mutations);
 }
 
 void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
@@ -120,6 +149,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
   bool reads_unsent = false;  // w.tx holds read replies whose payload is the pool itself
   w.now_ms = 0;               // read the clock at most once per burst, and only if a write needs it
   Worker::Batch batch(fast);  // replies gather read data from the pool: send inside the batch
+  if (pkts.size() > 1) prefetch_records(w, pkts);  // one packet: no misses to overlap
   for (const net::PacketView& p : pkts) {
     Header h;
     uint32_t crc = 0;
@@ -173,7 +203,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         // Would send more than kAmplification x what arrived to an address that has not shown
         // it receives there: a small reply with the token instead (it reaches only the owner).
         r = reply_to(h, Status::kUnproven);
-        r.token = address_token(p.from, w.clock_ms() >> cfg_.token_epoch_shift);
+        r.token = address_token(p.from, w.coarse_ms() >> cfg_.token_epoch_shift);
         bump(c.unproven);
       } else {
         const std::byte* data = nullptr;
@@ -321,7 +351,7 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
     r = reply_to(h, Status::kOk);
     apply(r, *seen);
     if (op == Opcode::kRasCreate && r.status == static_cast<uint8_t>(Status::kOk))
-      r.token = address_token(p.from, w.clock_ms() >> cfg_.token_epoch_shift);
+      r.token = address_token(p.from, w.coarse_ms() >> cfg_.token_epoch_shift);
     r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
     bump(c.dedup_hits);
     return reply();

@@ -47,12 +47,33 @@ struct MnServer::WorkerState {
   std::thread thread;
   int cpu = -1;  ///< pinned there when >= 0
   uint64_t now_ms = 0;  ///< this burst's clock reading, 0 until read
+  /// Address tokens recently found valid, by token: a hit saves the two SipHash computations
+  /// of every large read. An entry holds for its endpoint only, and only while its epoch is
+  /// current or the previous one.
+  struct ProvenAddress {
+    net::Endpoint from;
+    uint64_t token = 0;
+    uint64_t epoch = 0;
+  };
+  std::array<ProvenAddress, 64> proven{};
   bool dedup_dirty = false;  ///< the table changed since its figures were published
 
   uint64_t clock_ms() {
     if (now_ms == 0) now_ms = now_ns() / 1'000'000 + 1;
     return now_ms;
   }
+  /// A clock for address-token epochs (about a minute each), so that large reads need no clock
+  /// reading of their own: the idle poll's last reading, or a fresh one every kCoarseBursts
+  /// bursts of a worker that never idles. It lags by at most 64 idle waits (64 ms when the
+  /// worker sleeps in wait()) or kCoarseBursts bursts: a token lives that much longer.
+  static constexpr uint32_t kCoarseBursts = 1024;
+  uint64_t coarse_ns = 0;
+  uint32_t bursts = 0;
+  void refresh_coarse() {
+    coarse_ns = now_ns();
+    bursts = 0;
+  }
+  uint64_t coarse_ms() const { return coarse_ns / 1'000'000 + 1; }
 
   WorkerState(std::unique_ptr<net::Transport> t, std::unique_ptr<Worker> w, size_t dedup_entries,
               uint32_t max_pids)

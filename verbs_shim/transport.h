@@ -50,13 +50,20 @@ struct Endpoint {
   }
 };
 
+/// A hash of the whole endpoint, a word at a time (it is on the MN's write path).
 struct EndpointHash {
   size_t operator()(const Endpoint& e) const {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (std::byte b : e.bytes) h = (h ^ static_cast<uint8_t>(b)) * 0x100000001b3ull;
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    for (size_t at = 0; at < Endpoint::kBytes; at += 8) {
+      uint64_t w;
+      std::memcpy(&w, e.bytes.data() + at, 8);
+      h = (h ^ w) * 0xff51afd7ed558ccdull;
+      h ^= h >> 29;
+    }
     return h;
   }
 };
+static_assert(Endpoint::kBytes % 8 == 0);
 
 /// One packet to send: `header` then `payload` (either may be empty), gathered by the backend.
 struct TxItem {

@@ -375,9 +375,11 @@ class SmallTableTest : public ::testing::Test {
     sc.dedup_entries = entries;
     sc.max_packet_lifetime_ms = mpl_ms;
     sc.auth = auth;
+    if (epoch_shift_ != 0) sc.token_epoch_shift = epoch_shift_;
     server_ = std::make_unique<mn::MnServer>(*node_, sc);
     raw_ = std::make_unique<RawClient>(server_->locator());
   }
+  uint32_t epoch_shift_ = 0;  ///< set before start(): the address tokens' epoch, 2^shift ms
   struct Ras {
     uint32_t pid;
     uint64_t key;
@@ -615,6 +617,31 @@ TEST_F(SmallTableTest, StatsNeedAKey) {
   const Header ok = raw_->call(st);
   EXPECT_EQ(ok.status, 0);
   EXPECT_EQ(ok.va, 4096u);
+}
+
+// An address token stays good for its epoch and the next only, even after the MN has seen it
+// (it remembers recently proven addresses, and that memory must expire with the token).
+TEST_F(SmallTableTest, AddressTokensExpire) {
+  epoch_shift_ = 7;  // 128 ms epochs
+  start(64);
+  const Ras r = make_ras(1);
+  Header rd = fresh(Opcode::kRead, 3, &seq_);
+  rd.pid = r.pid;
+  rd.key = r.key;
+  rd.va = r.va;
+  rd.length = 1024;
+  const Header refused = raw_->call(rd);
+  ASSERT_EQ(refused.status, static_cast<uint8_t>(Status::kUnproven));
+  Header proven = rd;
+  proven.seq = seq_++;
+  proven.token = refused.token;
+  ASSERT_EQ(raw_->call(proven).status, 0);
+  // Two epochs on at least, plus what the MN's token clock may lag (64 idle waits of 1 ms).
+  let_time_pass(3 * 128 + 64 + 10);
+  Header late = proven;
+  late.seq = seq_++;
+  EXPECT_EQ(raw_->call(late).status, static_cast<uint8_t>(Status::kUnproven))
+      << "an expired token was accepted";
 }
 
 // Finding 9: no amplification toward an address that has not proven itself.
