@@ -1,5 +1,6 @@
 // The MN worker loop: rx_burst -> validate -> authenticate -> records -> execute -> reply ->
 // tx_burst -> release. No allocation, no exceptions, no locks.
+#include <cstddef>
 #include <cstring>
 
 #include "common/clock.h"
@@ -131,12 +132,14 @@ void MnServer::prefetch_records(WorkerState& w, std::span<const net::PacketView>
   uint32_t mutations = 0, pid = 0;
   for (const net::PacketView& p : pkts) {
     if (p.data.size() < wire::kHeaderBytes) continue;
-    Header h;
-    std::memcpy(&h, p.data.data(), wire::kHeaderBytes);
-    const auto op = static_cast<Opcode>(h.opcode);
+    const std::byte* at = p.data.data();
+    const auto op = static_cast<Opcode>(at[offsetof(Header, opcode)]);
     if (op != Opcode::kWrite && op != Opcode::kCas && op != Opcode::kFaa) continue;
-    w.dedup.prefetch(h.session, h.seq);
-    pid = h.pid;
+    uint64_t session, seq;
+    std::memcpy(&session, at + offsetof(Header, session), 8);
+    std::memcpy(&seq, at + offsetof(Header, seq), 8);
+    std::memcpy(&pid, at + offsetof(Header, pid), 4);
+    w.dedup.prefetch(session, seq);
     ++mutations;
   }
   if (mutations != 0) w.dedup.prefetch_evictions(pid, mutations);
