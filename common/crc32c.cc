@@ -85,6 +85,13 @@ __attribute__((target("sse4.2"))) uint32_t crc3_hw(uint32_t seed, const uint8_t*
     len -= 8;
   }
   uint32_t a32 = static_cast<uint32_t>(a);
+  if (len >= 4) {  // the same as four byte steps (CRC32C takes a word's bytes lowest first)
+    uint32_t w;
+    std::memcpy(&w, p, 4);
+    a32 = _mm_crc32_u32(a32, w);
+    p += 4;
+    len -= 4;
+  }
   while (len--) a32 = _mm_crc32_u8(a32, *p++);
   uint32_t r = _mm_crc32_u32(seed, a32);
   r = _mm_crc32_u32(r, static_cast<uint32_t>(b));
