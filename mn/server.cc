@@ -97,8 +97,12 @@ std::string MnServer::report() const {
   std::string r;
   char line[256];
   auto add = [&](const char* fmt, auto... args) {
-    std::snprintf(line, sizeof line, fmt, args...);
-    r += line;
+    if constexpr (sizeof...(args) == 0) {
+      r += fmt;  // nothing to format (and no format string that is not a literal)
+    } else {
+      std::snprintf(line, sizeof line, fmt, args...);
+      r += line;
+    }
   };
   add("clio-mn statistics (%s)\n", locator_.c_str());
   add("  requests:");

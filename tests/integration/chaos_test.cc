@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -83,23 +84,42 @@ class Flooder {
   std::thread thread_;
 };
 
-TEST(ChaosTest, ShadowHoldsAcrossWrapTurnoverExpiryFaultsAndAFlood) {
-  mn::MnConfig c;
-  c.pool_bytes = uint64_t{64} << 20;
-  c.page_bytes = 4096;
-  mn::MemoryNode node(c);
-  mn::ServerConfig sc;
-  sc.listen = std::string("inproc:name=chaos,seed=5,") + kFaults;
-  sc.dedup_entries = 256;
-  sc.max_packet_lifetime_ms = 20;
-  mn::MnServer server(node, sc);
+/// An MN on the faulty fabric, and clients with a 3-bit sequence counter (a new session every
+/// few requests) and a retransmission timeout far below the fabric's delays.
+struct Rig {
+  static mn::MnConfig config() {
+    mn::MnConfig c;
+    c.pool_bytes = uint64_t{64} << 20;
+    c.page_bytes = 4096;
+    return c;
+  }
+  static mn::ServerConfig server_config(const char* name, int seed, size_t dedup_entries,
+                                        uint64_t mpl_ms) {
+    mn::ServerConfig sc;
+    sc.listen =
+        "inproc:name=" + std::string(name) + ",seed=" + std::to_string(seed) + "," + kFaults;
+    sc.dedup_entries = dedup_entries;
+    sc.max_packet_lifetime_ms = mpl_ms;
+    return sc;
+  }
+  Rig(const char* name, int seed, size_t dedup_entries, uint64_t mpl_ms)
+      : node(config()), server(node, server_config(name, seed, dedup_entries, mpl_ms)) {}
+  int open(std::unique_ptr<Client>* out) const {
+    ClientOptions o;
+    o.seq_bits = 3;
+    o.rto_us = 500;
+    o.deadline_ms = 20'000;
+    return Client::open(server.locator(), o, out);
+  }
+  mn::MemoryNode node;
+  mn::MnServer server;
+};
 
-  ClientOptions o;
-  o.seq_bits = 3;
-  o.rto_us = 500;
-  o.deadline_ms = 20'000;
+TEST(ChaosTest, ShadowHoldsAcrossWrapTurnoverExpiryFaultsAndAFlood) {
+  Rig rig("chaos", 5, /*dedup_entries=*/256, /*mpl_ms=*/20);
+  mn::MnServer& server = rig.server;
   std::unique_ptr<Client> cl;
-  ASSERT_EQ(Client::open(server.locator(), o, &cl), 0);
+  ASSERT_EQ(rig.open(&cl), 0);
   constexpr uint64_t kWords = 64, kCounters = 8;
   uint64_t data, ctr;
   ASSERT_EQ(cl->ralloc(kWords * 8, &data), 0);
@@ -180,21 +200,10 @@ TEST(ChaosTest, ShadowHoldsAcrossWrapTurnoverExpiryFaultsAndAFlood) {
 // section ends exactly at the number of increments, so no lock was granted twice and no
 // acknowledged write was lost.
 TEST(ChaosTest, LockedIncrementsUnderFaultsAreExact) {
-  mn::MnConfig c;
-  c.pool_bytes = uint64_t{64} << 20;
-  c.page_bytes = 4096;
-  mn::MemoryNode node(c);
-  mn::ServerConfig sc;
-  sc.listen = std::string("inproc:name=chaos-lock,seed=9,") + kFaults;
-  sc.dedup_entries = 1 << 12;
-  sc.max_packet_lifetime_ms = 50;
-  mn::MnServer server(node, sc);
-  ClientOptions o;
-  o.seq_bits = 3;
-  o.rto_us = 500;
-  o.deadline_ms = 20'000;
+  Rig rig("chaos-lock", 9, /*dedup_entries=*/1 << 12, /*mpl_ms=*/50);
+  mn::MnServer& server = rig.server;
   std::unique_ptr<Client> cl;
-  ASSERT_EQ(Client::open(server.locator(), o, &cl), 0);
+  ASSERT_EQ(rig.open(&cl), 0);
   uint64_t lock, word;
   ASSERT_EQ(cl->ralloc(64, &lock), 0);
   ASSERT_EQ(cl->ralloc(64, &word), 0);

@@ -406,6 +406,15 @@ class SmallTableTest : public ::testing::Test {
     h.arg0 = add;
     return h;
   }
+  /// A 1 KiB read of r's allocation: more than 3x its request, so it needs the address token.
+  Header large_read(const Ras& r) {
+    Header rd = fresh(Opcode::kRead, 3, &seq_);
+    rd.pid = r.pid;
+    rd.key = r.key;
+    rd.va = r.va;
+    rd.length = 1024;
+    return rd;
+  }
   uint64_t read_word(const Ras& r) {
     Header h = fresh(Opcode::kRead, 77, &seq_);
     h.pid = r.pid;
@@ -625,11 +634,7 @@ TEST_F(SmallTableTest, AddressTokensExpire) {
   epoch_shift_ = 7;  // 128 ms epochs
   start(64);
   const Ras r = make_ras(1);
-  Header rd = fresh(Opcode::kRead, 3, &seq_);
-  rd.pid = r.pid;
-  rd.key = r.key;
-  rd.va = r.va;
-  rd.length = 1024;
+  Header rd = large_read(r);
   const Header refused = raw_->call(rd);
   ASSERT_EQ(refused.status, static_cast<uint8_t>(Status::kUnproven));
   Header proven = rd;
@@ -648,11 +653,7 @@ TEST_F(SmallTableTest, AddressTokensExpire) {
 TEST_F(SmallTableTest, LargeReadsNeedTheAddressToken) {
   start(64);
   const Ras r = make_ras(1);
-  Header rd = fresh(Opcode::kRead, 3, &seq_);
-  rd.pid = r.pid;
-  rd.key = r.key;
-  rd.va = r.va;
-  rd.length = 1024;
+  Header rd = large_read(r);
   std::vector<std::byte> out;
   const Header refused = raw_->call(rd, {}, &out);
   EXPECT_EQ(refused.status, static_cast<uint8_t>(Status::kUnproven));
