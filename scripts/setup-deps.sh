@@ -14,6 +14,7 @@ packages=(
   qemu-system-x86 debootstrap debian-archive-keyring zstd cpio kmod   # scripts/rxe-vm.sh
   clang-14 libclang-rt-14-dev llvm-14               # scripts/fuzz.sh: clang, libFuzzer and the
                                                     # sanitizer runtimes, llvm-symbolizer
+  memcached redis-server libmemcached-dev libhiredis-dev   # bench/kv_anchor: the anchors
 )
 
 missing=()
