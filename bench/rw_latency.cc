@@ -1,7 +1,8 @@
 // rw_latency: end-to-end latency of synchronous rread / rwrite through CLib, by size and
-// transport, and in the same run the floor of the UDP transport on this host: a raw UDP ping-pong
-// with the same packet shapes (a 72-byte request, a reply of header + size bytes), echoed by a
-// busy-polling thread with the same UDP backend, no Clio protocol.
+// transport, and in the same run the floors: for udp, a raw UDP ping-pong with the same packet
+// shapes (an 80-byte request, a reply of header + size bytes), echoed by a busy-polling thread
+// with the same UDP backend, no Clio protocol; for inproc, a cache-line ping-pong between the
+// client's core and the MN worker's.
 //
 // With --rdma HOST:PORT (builds with libibverbs), the same sizes are also measured as one-sided
 // RDMA READ and WRITE on an RC queue pair against clio-rdma-server: the baseline whose server
@@ -106,6 +107,40 @@ std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint6
   return out;
 }
 
+/// The inproc floor: a cache-line ping-pong between this thread's core and `peer_cpu`, where
+/// the embedded MN's worker runs. A round trip moves the line there and back, as the least any
+/// in-process request and its answer must.
+Measured cacheline_floor(uint64_t n, int peer_cpu) {
+  struct alignas(64) Line {
+    std::atomic<uint64_t> v{0};
+  };
+  Line ping, pong;
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    if (peer_cpu > 0) pin_to_cpu(peer_cpu);
+    uint64_t seen = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+      const uint64_t v = ping.v.load(std::memory_order_acquire);
+      if (v != seen) {
+        seen = v;
+        pong.v.store(v, std::memory_order_release);
+      }
+    }
+  });
+  uint64_t next = 0;
+  auto once = [&](uint64_t) {
+    ping.v.store(++next, std::memory_order_release);
+    while (pong.v.load(std::memory_order_acquire) != next) {
+    }
+    return true;
+  };
+  time_ops(n / 10, once);  // warm-up
+  const Measured m = time_ops(n, once);
+  stop.store(true);
+  echo.join();
+  return m;
+}
+
 #if CLIO_HAVE_VERBS
 /// One-sided RDMA READ/WRITE rows against clio-rdma-server. `spec`: HOST:PORT[,dev=N][,gid=I]
 /// [,ibport=P]. Returns 0, or the exit code after printing why.
@@ -202,7 +237,7 @@ int main(int argc, char** argv) {
       "sizes", po::value(&sizes_arg)->default_value("16,64,256,1024,4096"), "bytes per operation")(
       "ops", po::value(&ops), "operations per size and kind (default 100000, 20000 with --quick)")(
       "page-size", po::value(&page)->default_value(uint64_t{4} << 20), "embedded MN's page size")(
-      "no-floor", "skip the raw UDP ping-pong")(
+      "no-floor", "skip the floors (the raw UDP and the cache-line ping-pong)")(
       "rdma", po::value<std::string>(),
       "also measure one-sided RDMA READ/WRITE (RC) against clio-rdma-server at "
       "HOST:PORT[,dev=NAME][,gid=N][,ibport=P] (rows with transport rdma-rc; --mn '' for these "
@@ -226,8 +261,8 @@ int main(int argc, char** argv) {
   const int cpus = bench::usable_cpus();  // before any pinning
 
   bench::Report report("rw_latency");
-  std::map<uint32_t, uint64_t> udp_read_p50;
-  bool have_udp = false;
+  std::map<uint32_t, uint64_t> udp_read_p50, inproc_read_p50;
+  bool have_udp = false, have_inproc = false;
   for (const std::string& how : bench::split_targets(mns)) {
     bench::TargetOptions to;
     to.page_bytes = page;
@@ -278,8 +313,10 @@ int main(int argc, char** argv) {
                      .set("ops_per_s", w.ops_per_s)
                      .set("mb_per_s", w.ops_per_s * size / 1e6));
       if (tr == "udp" && !have_udp) udp_read_p50[size] = r.ns.percentile(0.5);
+      if (tr == "inproc" && !have_inproc) inproc_read_p50[size] = r.ns.percentile(0.5);
     }
     if (target->transport() == "udp") have_udp = true;
+    if (target->transport() == "inproc") have_inproc = true;
     std::fprintf(stderr, "%s: %llu retransmissions\n", how.c_str(),
                  static_cast<unsigned long long>(c->counters().retransmissions));
   }
@@ -291,6 +328,21 @@ int main(int argc, char** argv) {
                  "(apt-get install libibverbs-dev rdma-core, then reconfigure)\n";
     return 2;
 #endif
+  }
+  if (have_inproc && !vm.count("no-floor") && cpus >= 2) {
+    const Measured m = cacheline_floor(ops, cpus - 1);
+    bench::Row row;
+    row.set("transport", "inproc-floor")
+        .set("mn", "-")
+        .set("op", "pingpong")
+        .set("size", uint64_t{64})
+        .latency(m.ns)
+        .set("ops_per_s", m.ops_per_s);
+    if (!inproc_read_p50.empty())
+      row.set("inproc_rread_vs_floor_p50",
+              static_cast<double>(inproc_read_p50.begin()->second) /
+                  static_cast<double>(std::max<uint64_t>(1, m.ns.percentile(0.5))));
+    report.add(std::move(row));
   }
   if (have_udp && !vm.count("no-floor")) {
     const auto floor = udp_floor(sizes, ops, cpus - 1);
