@@ -149,6 +149,21 @@ constexpr Header make_header(Opcode op) {
   return h;
 }
 
+/// The skeleton of the reply to `req` with status `s`: its opcode and identity (session, seq,
+/// attempt) echoed with its pid, va and length; never its key. The MN and fakes of it share it.
+constexpr Header reply_header(const Header& req, Status s) {
+  Header r = make_header(static_cast<Opcode>(req.opcode));
+  r.flags = kFlagReply;
+  r.status = static_cast<uint8_t>(s);
+  r.pid = req.pid;
+  r.length = req.length;
+  r.session = req.session;
+  r.seq = req.seq;
+  r.attempt = req.attempt;
+  r.va = req.va;
+  return r;
+}
+
 /// Sets h.checksum for this header and payload.
 inline void seal(Header& h, std::span<const std::byte> payload) { h.checksum = checksum(h, payload); }
 

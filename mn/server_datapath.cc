@@ -22,19 +22,7 @@ void publish(uint64_t& c, uint64_t v) {
   std::atomic_ref<uint64_t>(c).store(v, std::memory_order_relaxed);
 }
 
-/// The reply skeleton: the request's identity echoed, never its key.
-Header reply_to(const Header& req, Status s) {
-  Header r = wire::make_header(static_cast<Opcode>(req.opcode));
-  r.flags = wire::kFlagReply;
-  r.status = static_cast<uint8_t>(s);
-  r.pid = req.pid;
-  r.length = req.length;
-  r.session = req.session;
-  r.seq = req.seq;
-  r.attempt = req.attempt;
-  r.va = req.va;
-  return r;
-}
+using wire::reply_header;
 
 /// Fills a reply from a recorded result.
 void apply(Header& r, const DedupEntry& e) {
@@ -167,7 +155,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         if (!(h.flags & wire::kFlagReply) && h.session != 0 && h.seq != 0 &&
             wire::known_opcode(h.opcode)) {
           Header& r = w.reply_headers[ntx];
-          r = reply_to(h, Status::kBadChecksum);
+          r = reply_header(h, Status::kBadChecksum);
           r.pid = 0;
           r.va = 0;
           r.length = op == Opcode::kCas || op == Opcode::kFaa ? 8
@@ -205,13 +193,13 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       if (h.length > wire::kUnprovenReadBytes && !token_valid(w, p.from, h.token)) [[unlikely]] {
         // Would send more than kAmplification x what arrived to an address that has not shown
         // it receives there: a small reply with the token instead (it reaches only the owner).
-        r = reply_to(h, Status::kUnproven);
+        r = reply_header(h, Status::kUnproven);
         r.token = address_token(p.from, w.coarse_ms() >> cfg_.token_epoch_shift);
         bump(c.unproven);
       } else {
         const std::byte* data = nullptr;
         const Status s = fast.read_view(t, h.length, &data);
-        r = reply_to(h, s);
+        r = reply_header(h, s);
         if (s == Status::kOk) {
           payload = std::span(data, h.length);
           reads_unsent = true;
@@ -225,11 +213,11 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       const DedupEntry* own = w.dedup.find(h.session, h.seq);
       if (own != nullptr && own->digest == digest_of(h, crc) &&
           own->sender == net::EndpointHash{}(p.from)) {
-        r = reply_to(h, Status::kOk);
+        r = reply_header(h, Status::kOk);
         apply(r, *own);
         bump(c.dedup_hits);
       } else {
-        r = reply_to(h, auth);
+        r = reply_header(h, auth);
         bump(c.unauthenticated);
       }
     } else {
@@ -239,17 +227,17 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       const uint64_t now = w.clock_ms();
       const DedupEntry* seen = w.dedup.find(h.session, h.seq);
       if (seen != nullptr && seen->digest != digest) [[unlikely]] {
-        r = reply_to(h, Status::kIdMismatch);
+        r = reply_header(h, Status::kIdMismatch);
         bump(c.id_mismatch);
       } else if (seen != nullptr && seen->sender != from_hash) [[unlikely]] {
         bump(c.foreign_replays);  // the same request from elsewhere: a replay, not a retry
         continue;
       } else if (seen != nullptr) {
-        r = reply_to(h, Status::kOk);
+        r = reply_header(h, Status::kOk);
         apply(r, *seen);
         bump(c.dedup_hits);
       } else if (w.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, now)) {
-        r = reply_to(h, Status::kStale);
+        r = reply_header(h, Status::kStale);
         bump(c.stale);
       } else {
         Status s;
@@ -261,7 +249,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         } else {
           s = fast.faa(t, h.arg0, &old);
         }
-        r = reply_to(h, s);
+        r = reply_header(h, s);
         r.arg0 = old;
         if (s != Status::kRetryLater && !unauthenticated(s)) {
           w.dedup.insert(record_of(h, digest, r, from_hash, now));
@@ -300,11 +288,11 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
   // Authenticate first: strangers are answered (header-sized) and forgotten.
   if (op == Opcode::kRasCreate) {
     if (h.pid != 0) {
-      r = reply_to(h, Status::kBadArgument);
+      r = reply_header(h, Status::kBadArgument);
       return reply();
     }
     if (!cfg_.auth.empty() && h.key != wire::credential_proof(cfg_.auth, h.session, h.seq)) {
-      r = reply_to(h, h.key == 0 ? Status::kAuthRequired : Status::kBadCredential);
+      r = reply_header(h, h.key == 0 ? Status::kAuthRequired : Status::kBadCredential);
       bump(c.bad_credential);
       return reply();
     }
@@ -320,19 +308,19 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
     const DedupEntry* own = w.dedup.find(h.session, h.seq);
     if (own != nullptr && own->digest == digest_of(h, crc) &&
         own->sender == net::EndpointHash{}(p.from)) {
-      r = reply_to(h, Status::kOk);
+      r = reply_header(h, Status::kOk);
       apply(r, *own);
       bump(c.dedup_hits);
       return reply();
     }
-    r = reply_to(h, auth);
+    r = reply_header(h, auth);
     bump(c.unauthenticated);
     return reply();
   }
   if (op == Opcode::kStats) {  // read-only figures: answered here, without the slow path
     mn_.renew(h.pid, h.key);   // CLib's keep-alive: the owner (read-write key) is alive
     const MnStats st = mn_.stats();
-    r = reply_to(h, Status::kOk);
+    r = reply_header(h, Status::kOk);
     r.va = st.page_bytes;
     r.arg0 = st.pages_free + st.pages_queued;
     r.arg1 = st.pages_total;
@@ -343,7 +331,7 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
   const uint64_t digest = digest_of(h, crc);
   if (const DedupEntry* seen = w.dedup.find(h.session, h.seq); seen != nullptr) {
     if (seen->digest != digest) {
-      r = reply_to(h, Status::kIdMismatch);
+      r = reply_header(h, Status::kIdMismatch);
       bump(c.id_mismatch);
       return reply();
     }
@@ -351,7 +339,7 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
       bump(c.foreign_replays);
       return;
     }
-    r = reply_to(h, Status::kOk);
+    r = reply_header(h, Status::kOk);
     apply(r, *seen);
     if (op == Opcode::kRasCreate && r.status == static_cast<uint8_t>(Status::kOk))
       r.token = address_token(p.from, w.coarse_ms() >> cfg_.token_epoch_shift);
@@ -362,7 +350,7 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
   for (const PendingControl& pc : w.pending)
     if (pc.used && pc.req.session == h.session && pc.req.seq == h.seq) return;  // answered soon
   if (w.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, w.clock_ms())) {
-    r = reply_to(h, Status::kStale);
+    r = reply_header(h, Status::kStale);
     r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
     bump(c.stale);
     return reply();
@@ -378,7 +366,7 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
   req.size = h.arg0;
   req.cookie = slot;
   if (slot == w.pending.size() || !w.worker->submit(req)) {
-    r = reply_to(h, Status::kRetryLater);
+    r = reply_header(h, Status::kRetryLater);
     bump(c.control_busy);
     return reply();
   }
@@ -396,7 +384,7 @@ void MnServer::finish_controls(WorkerState& w) {
   for (size_t i = 0; i < n; ++i) {
     PendingControl& pc = w.pending[done[i].cookie];
     Header& r = w.reply_headers[ntx];
-    r = reply_to(pc.req, done[i].status);
+    r = reply_header(pc.req, done[i].status);
     if (pc.req.opcode == static_cast<uint8_t>(Opcode::kRasCreate)) {
       r.pid = done[i].pid;
       r.va = mn_.pool().page_bytes();

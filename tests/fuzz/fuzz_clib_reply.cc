@@ -85,14 +85,7 @@ class FakeMn {
 
   /// The reply a healthy MN would send to `req`; *payload receives its payload.
   static Header healthy(const Header& req, std::vector<std::byte>* payload) {
-    Header r = wire::make_header(static_cast<Opcode>(req.opcode));
-    r.flags = wire::kFlagReply;
-    r.pid = req.pid;
-    r.length = req.length;
-    r.session = req.session;
-    r.seq = req.seq;
-    r.attempt = req.attempt;
-    r.va = req.va;
+    Header r = wire::reply_header(req, Status::kOk);
     r.age_ms = wire::kHorizonUnbounded;
     payload->clear();
     switch (static_cast<Opcode>(req.opcode)) {

@@ -398,28 +398,27 @@ class SmallTableTest : public ::testing::Test {
     EXPECT_EQ(a.status, 0);
     return Ras{r.pid, r.arg0, a.va};
   }
-  Header faa(const Ras& r, uint64_t session, uint64_t add = 1) {
-    Header h = fresh(Opcode::kFaa, session, &seq_);
+  /// A fresh request of `op` in `session` on r's allocation, with r's key.
+  Header on(const Ras& r, Opcode op, uint64_t session) {
+    Header h = fresh(op, session, &seq_);
     h.pid = r.pid;
     h.key = r.key;
     h.va = r.va;
+    return h;
+  }
+  Header faa(const Ras& r, uint64_t session, uint64_t add = 1) {
+    Header h = on(r, Opcode::kFaa, session);
     h.arg0 = add;
     return h;
   }
   /// A 1 KiB read of r's allocation: more than 3x its request, so it needs the address token.
   Header large_read(const Ras& r) {
-    Header rd = fresh(Opcode::kRead, 3, &seq_);
-    rd.pid = r.pid;
-    rd.key = r.key;
-    rd.va = r.va;
+    Header rd = on(r, Opcode::kRead, 3);
     rd.length = 1024;
     return rd;
   }
   uint64_t read_word(const Ras& r) {
-    Header h = fresh(Opcode::kRead, 77, &seq_);
-    h.pid = r.pid;
-    h.key = r.key;
-    h.va = r.va;
+    Header h = on(r, Opcode::kRead, 77);
     h.length = 8;
     std::vector<std::byte> out;
     EXPECT_EQ(raw_->call(h, {}, &out).status, 0);
@@ -520,9 +519,7 @@ TEST_F(SmallTableTest, ReusedIdentityWithOtherContentIsRefused) {
   Header other = a;
   other.arg0 = 7;  // same session and seq, different addend
   EXPECT_EQ(raw_->call(other).status, static_cast<uint8_t>(Status::kIdMismatch));
-  Header w = fresh(Opcode::kWrite, 1, &seq_);
-  w.pid = r.pid;
-  w.key = r.key;
+  Header w = on(r, Opcode::kWrite, 1);
   w.va = r.va + 8;
   w.length = 8;
   const uint64_t x = 1, y = 2;

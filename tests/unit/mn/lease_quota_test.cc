@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "common/clock.h"
@@ -135,20 +136,36 @@ TEST(LeaseTest, ZeroMeansNever) {
   EXPECT_EQ(mn.stats().ras_expired, 0u);
 }
 
+/// A node (4 KiB pages) whose slow path works in steps of `step` slot operations, a worker with
+/// a 4-page free-page ring, and another client's 64 pages, allocated and not yet touched.
+struct SteppedNode {
+  static MnConfig config(uint64_t pool, uint32_t step) {
+    MnConfig c = small_config(pool, kPage);
+    c.ralloc_step_slots = step;
+    c.free_ring_depth = 4;
+    return c;
+  }
+  SteppedNode(uint64_t pool, uint32_t step) : mn(config(pool, step)), w(mn.add_worker()) {
+    mn.refill_now();
+    other = Ras::create(mn);
+    EXPECT_EQ(mn.ralloc(other.pid, other.rw, 64 * kPage, 0, &other_va), Status::kOk);
+  }
+  MemoryNode mn;
+  std::unique_ptr<Worker> w;  // destroyed before mn
+  Ras other;
+  uint64_t other_va = 0;
+};
+
 // One ralloc that can never be placed (every page-table slot, which an overflow-free table
 // never fits) is worked on in small steps; while it runs, other clients open address spaces and
 // fault in pages (the free-page refill runs between its steps). Other rallocs wait for it (one
 // ralloc at a time), and it gives back every slot it tried.
 TEST(RallocStepsTest, HugeRallocDelaysNoOpenOrFirstTouchAndGivesEverySlotBack) {
-  auto cfg = small_config(uint64_t{256} << 20, kPage);  // 64 Ki pages, 128 Ki slots
-  cfg.ralloc_step_slots = 256;
-  cfg.free_ring_depth = 4;
-  MemoryNode mn(cfg);
-  auto w = mn.add_worker();
-  mn.refill_now();
-  Ras other = Ras::create(mn);
-  uint64_t other_va;
-  ASSERT_EQ(mn.ralloc(other.pid, other.rw, 64 * kPage, 0, &other_va), Status::kOk);
+  SteppedNode n(uint64_t{256} << 20, 256);  // 64 Ki pages, 128 Ki slots
+  MemoryNode& mn = n.mn;
+  auto& w = n.w;
+  const Ras& other = n.other;
+  const uint64_t other_va = n.other_va;
   Ras big = Ras::create(mn);
   const uint64_t free_slots = mn.stats().pt_slots - 64;
   std::atomic<bool> big_done{false};
@@ -196,15 +213,12 @@ TEST(RallocStepsTest, SameSpaceRequestsWaitForTheRallocInProgress) {
 
 // Freeing or destroying a huge allocation is done in steps too.
 TEST(RallocStepsTest, HugeDestroyAndRfreeDelayNoOpenOrFirstTouch) {
-  auto cfg = small_config(uint64_t{1} << 30, kPage);  // 256 Ki pages
-  cfg.ralloc_step_slots = 4;  // 25,000 steps per unmap, each with its grace period
-  cfg.free_ring_depth = 4;
-  MemoryNode mn(cfg);
-  auto w = mn.add_worker();
-  mn.refill_now();
-  Ras other = Ras::create(mn);
-  uint64_t other_va;
-  ASSERT_EQ(mn.ralloc(other.pid, other.rw, 64 * kPage, 0, &other_va), Status::kOk);
+  SteppedNode n(uint64_t{1} << 30, 4);  // 256 Ki pages; 25,000 steps per unmap, each with its
+                                        // grace period
+  MemoryNode& mn = n.mn;
+  auto& w = n.w;
+  const Ras& other = n.other;
+  const uint64_t other_va = n.other_va;
   Ras big = Ras::create(mn);
   uint64_t big_va, big_va2;
   ASSERT_EQ(mn.ralloc(big.pid, big.rw, 100000 * kPage, 0, &big_va), Status::kOk);
