@@ -7,7 +7,6 @@
 // Throughput: operations in batches of 32 (one Worker::Batch each), untimed per operation.
 // Latency: each operation timed alone with rdtscp ... lfence (timer cost included, see timer_ns).
 #include <boost/program_options.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <memory>

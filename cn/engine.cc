@@ -415,9 +415,10 @@ void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
   } else {
     p.hdr.attempt = 0;
     const uint64_t queued_ns = now - p.first_ns;  // usually none: skip the division
-    p.hdr.age_ms = queued_ns < 1'000'000
-                       ? 0
-                       : static_cast<uint32_t>(std::min<uint64_t>(queued_ns / 1'000'000, UINT32_MAX));
+    p.hdr.age_ms =
+        queued_ns < 1'000'000
+            ? 0
+            : static_cast<uint32_t>(std::min<uint64_t>(queued_ns / 1'000'000, UINT32_MAX));
     p.rto_ns = path.rtt.rto_ns(c_.options.rto_us * 1000, c_.options.max_rto_us * 1000);
     p.retransmitted = false;
     p.attempts = 1;

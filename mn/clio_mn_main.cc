@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
       "memory", po::value<std::string>()->default_value("1G"),
       "memory pool size; may exceed RAM (pages are taken on first touch)")(
       "page-size", po::value<std::string>()->default_value("4M"),
-      "page size: a power of two from 4K to 1G")(
-      "workers", po::value<unsigned>()->default_value(1), "fast-path worker threads")(
+      "page size: a power of two from 4K to 1G")("workers", po::value<unsigned>()->default_value(1),
+                                                 "fast-path worker threads")(
       "overprovision", po::value<double>()->default_value(2.0),
       "page-table slots per physical page")(
       "max-ras", po::value<uint32_t>()->default_value(65536),
@@ -69,7 +69,8 @@ int main(int argc, char** argv) {
       "dedup-entries", po::value<size_t>()->default_value(0),
       "executed requests remembered per worker, so none runs twice (0: sized for 200K recorded "
       "requests/s over the default 5 s deadline plus the packet lifetime)")(
-      "max-packet-lifetime-ms", po::value<uint64_t>()->default_value(mn::kDefaultMaxPacketLifetimeMs),
+      "max-packet-lifetime-ms",
+      po::value<uint64_t>()->default_value(mn::kDefaultMaxPacketLifetimeMs),
       "longest a packet may spend in the network and queues; a write or atomic the MN cannot "
       "prove unexecuted within this margin is refused (kStale, -EIO at the caller)")(
       "auth-file", po::value<std::string>(),

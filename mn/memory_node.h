@@ -59,9 +59,9 @@ struct MnStats {
   uint64_t rallocs = 0;
   uint64_t ralloc_retries = 0;   ///< candidate ranges refused because a bucket was full
   uint64_t ralloc_failures = 0;
-  uint64_t ralloc_steps = 0;     ///< times a ralloc gave way to other work before it finished
-  uint64_t quota_refusals = 0;   ///< rallocs refused for an address space's quota
-  uint64_t ras_expired = 0;      ///< address spaces destroyed because their lease ran out
+  uint64_t ralloc_steps = 0;    ///< times a ralloc gave way to other work before it finished
+  uint64_t quota_refusals = 0;  ///< rallocs refused for an address space's quota
+  uint64_t ras_expired = 0;     ///< address spaces destroyed because their lease ran out
   uint64_t rfrees = 0;
   uint64_t grace_periods = 0;
   WorkerCounters fast;           ///< summed over every worker that ever ran
@@ -142,7 +142,7 @@ class MemoryNode {
   };
   /// Who waits for a control request's reply: a worker's reply ring or an admin caller.
   struct Source {
-    int slot = -1;             ///< worker slot; -1: an admin call; -2: its worker has gone
+    int slot = -1;  ///< worker slot; -1: an admin call; -2: its worker has gone
     AdminCall* call = nullptr;
   };
   /// The ralloc, rfree or address-space destruction in progress: done in steps of
@@ -166,7 +166,7 @@ class MemoryNode {
     bool placing = false;     ///< a candidate is being reserved: reserve_scratch_ holds its slots
     bool cancelling = false;  ///< its slots are going back (the candidate failed)
     uint64_t start = 0;
-    uint64_t work = 0;      ///< slot operations and candidates so far
+    uint64_t work = 0;  ///< slot operations and candidates so far
     uint64_t work_limit = 0;
   };
   enum class AdminKind { kControl, kPause, kResume, kRefill, kReclaim };
@@ -258,9 +258,9 @@ class MemoryNode {
   std::deque<std::pair<Source, ControlRequest>> deferred_;  ///< behind job_, in arrival order
   uint64_t last_lease_scan_ms_ = 0;
   std::vector<uint32_t> expired_scratch_;
-  uint64_t quota_pages_ = 0;     ///< ras_max_bytes in pages, resolved
-  uint64_t quota_slots_ = 0;     ///< ras_max_slots, resolved
-  bool replaying_ = false;       ///< dispatch() is running deferred_
+  uint64_t quota_pages_ = 0;  ///< ras_max_bytes in pages, resolved
+  uint64_t quota_slots_ = 0;  ///< ras_max_slots, resolved
+  bool replaying_ = false;    ///< dispatch() is running deferred_
   std::vector<Pte*> reserve_scratch_;
   uint64_t next_fresh_page_ = 0;       ///< pages [next_fresh_page_, n) were never used
   std::vector<Pte*> retired_slots_;    ///< tombstones awaiting a grace period
@@ -273,9 +273,8 @@ class MemoryNode {
   /// thread and by the slow path.
   std::unique_ptr<std::atomic<uint64_t>[]> renewed_ms_;
   std::atomic<uint64_t> rallocs_{0}, ralloc_retries_{0}, ralloc_failures_{0}, rfrees_{0},
-      ralloc_steps_{0}, quota_refusals_{0}, ras_expired_{0},
-      grace_periods_{0}, ras_live_{0}, pages_free_{0}, pages_prepared_{0},
-      pages_recycled_{0};
+      ralloc_steps_{0}, quota_refusals_{0}, ras_expired_{0}, grace_periods_{0}, ras_live_{0},
+      pages_free_{0}, pages_prepared_{0}, pages_recycled_{0};
 };
 
 }  // namespace clio::mn

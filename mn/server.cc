@@ -140,8 +140,8 @@ std::string MnServer::report() const {
   add("  address spaces=%" PRIu64 " expired-leases=%" PRIu64 " rallocs=%" PRIu64
       " ralloc-retries=%" PRIu64 " ralloc-failures=%" PRIu64 " (over quota %" PRIu64
       ") ralloc-steps=%" PRIu64 " rfrees=%" PRIu64 "\n",
-      m.ras_live, m.ras_expired, m.rallocs, m.ralloc_retries, m.ralloc_failures,
-      m.quota_refusals, m.ralloc_steps, m.rfrees);
+      m.ras_live, m.ras_expired, m.rallocs, m.ralloc_retries, m.ralloc_failures, m.quota_refusals,
+      m.ralloc_steps, m.rfrees);
   return r;
 }
 

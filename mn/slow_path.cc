@@ -282,7 +282,8 @@ void MemoryNode::begin_destroy(uint32_t pid) {
   std::atomic_ref(keys_[pid].rw).store(0);
   std::atomic_ref(keys_[pid].ro).store(0);
   job_.ranges.clear();
-  for (const auto& [va, vma] : r.vmas) job_.ranges.emplace_back(va >> pool_.page_shift(), vma.pages);
+  for (const auto& [va, vma] : r.vmas)
+    job_.ranges.emplace_back(va >> pool_.page_shift(), vma.pages);
   r.vmas.clear();
   r.pages = 0;
 }
@@ -436,7 +437,7 @@ bool MemoryNode::candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt,
 void MemoryNode::dispatch(const ControlRequest& req, Source src) {
   replay_deferred();  // what arrived earlier goes first
   const bool becomes_job = req.op == wire::Opcode::kRalloc || req.op == wire::Opcode::kRfree ||
-                          req.op == wire::Opcode::kRasDestroy;
+                           req.op == wire::Opcode::kRasDestroy;
   if (job_.active && (becomes_job || req.pid == job_.req.pid)) {
     deferred_.emplace_back(src, req);
     return;
@@ -448,8 +449,8 @@ void MemoryNode::dispatch(const ControlRequest& req, Source src) {
     return;  // answered by finish_ralloc(), or by start_ralloc() itself
   }
   if (req.op == wire::Opcode::kRfree || req.op == wire::Opcode::kRasDestroy) {
-    const bool started = req.op == wire::Opcode::kRfree ? start_rfree(req, src, &r)
-                                                        : start_destroy(req, src, &r);
+    const bool started =
+        req.op == wire::Opcode::kRfree ? start_rfree(req, src, &r) : start_destroy(req, src, &r);
     if (!started) {
       complete(src, r);
     } else if (!step_unmap()) {
