@@ -191,10 +191,15 @@ class MemoryNode {
   /// goes to `src` when it is ready (complete()).
   void dispatch(const ControlRequest& req, Source src);
   void complete(Source src, const ControlReply& r);
-  /// Starts the ralloc job; false (and *r) when it is answered at once (a fast refusal).
+  /// Starts the ralloc job; false (and *r, for the caller to send) when it is refused at once.
   bool start_ralloc(const ControlRequest& req, Source src, ControlReply* r);
-  /// One step of the job: at most ralloc_step_slots slot operations. True when it finished.
-  bool step_job() { return job_.kind == Job::kRalloc ? step_ralloc() : step_unmap(); }
+  /// One step of the job: at most ralloc_step_slots slot operations. True when it finished;
+  /// otherwise it counts the step (MnStats::ralloc_steps) and the job goes on next pass.
+  bool step_job() {
+    if (job_.kind == Job::kRalloc ? step_ralloc() : step_unmap()) return true;
+    ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
   bool step_ralloc();
   bool step_unmap();
   /// Starts the unmap job for the ranges in job_.ranges (pid's keys already cleared when

@@ -38,7 +38,7 @@ void MemoryNode::slow_path_main() {
     reclaim_retiring_workers();
     if (!refill_paused_) work += refill_rings(kRefillBudgetBytes);
     if (job_.active) {
-      if (!step_job()) ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+      step_job();
       ++work;
     }
     replay_deferred();
@@ -442,23 +442,19 @@ void MemoryNode::dispatch(const ControlRequest& req, Source src) {
     deferred_.emplace_back(src, req);
     return;
   }
-  ControlReply r{};
-  if (req.op == wire::Opcode::kRalloc) {
-    if (start_ralloc(req, src, &r) && !step_ralloc())
-      ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
-    return;  // answered by finish_ralloc(), or by start_ralloc() itself
-  }
-  if (req.op == wire::Opcode::kRfree || req.op == wire::Opcode::kRasDestroy) {
-    const bool started =
-        req.op == wire::Opcode::kRfree ? start_rfree(req, src, &r) : start_destroy(req, src, &r);
-    if (!started) {
-      complete(src, r);
-    } else if (!step_unmap()) {
-      ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
-    }
+  if (!becomes_job) {
+    complete(src, execute(req));
     return;
   }
-  complete(src, execute(req));
+  ControlReply r{};
+  const bool started = req.op == wire::Opcode::kRalloc  ? start_ralloc(req, src, &r)
+                       : req.op == wire::Opcode::kRfree ? start_rfree(req, src, &r)
+                                                        : start_destroy(req, src, &r);
+  if (started) {
+    step_job();  // small ones finish here; the job answers src when it does
+  } else {
+    complete(src, r);  // refused at once
+  }
 }
 
 void MemoryNode::replay_deferred() {
@@ -487,11 +483,8 @@ void MemoryNode::complete(Source src, const ControlReply& r) {
 bool MemoryNode::start_ralloc(const ControlRequest& req, Source src, ControlReply* out) {
   auto refuse = [&](Status s, bool failure) {
     if (failure) ralloc_failures_.fetch_add(1, std::memory_order_relaxed);
-    ControlReply r{};
-    r.status = s;
-    r.cookie = req.cookie;
-    complete(src, r);
-    *out = r;
+    out->status = s;
+    out->cookie = req.cookie;
     return false;
   };
   Ras* r = find_ras(req.pid, req.key);
@@ -638,7 +631,7 @@ void MemoryNode::expire_leases() {
     req.op = wire::Opcode::kRasDestroy;
     req.pid = pid;
     start_unmap(req, Source{-2, nullptr}, /*destroy=*/true);  // nobody waits for the answer
-    if (!step_unmap()) ralloc_steps_.fetch_add(1, std::memory_order_relaxed);
+    step_job();
     return;
   }
 }
