@@ -136,6 +136,20 @@ Point measure(uint64_t batches, uint64_t per_call, F&& op) {
   return p;
 }
 
+/// One result row: which server and request, at which size and depth, and what it did.
+bench::Row row(const char* system, const char* op, uint32_t size, uint32_t depth,
+               unsigned server_threads, const Point& p) {
+  bench::Row r;
+  r.set("system", system)
+      .set("op", op)
+      .set("size", uint64_t{size})
+      .set("depth", uint64_t{depth})
+      .set("server_threads", uint64_t{server_threads})
+      .latency(p.ns)
+      .set("ops_per_s", p.ops_per_s);
+  return r;
+}
+
 constexpr uint64_t kKeys = 10'000;
 std::string key_of(uint64_t k) { return "k" + std::to_string(k % kKeys); }
 
@@ -180,14 +194,7 @@ void run_memcached(unsigned threads, const std::vector<uint32_t>& sizes,
         fail("set", rc);
     });
     for (const auto& [op, p] : {std::pair{"get", &get}, std::pair{"set", &set}})
-      report->add(bench::Row()
-                      .set("system", "memcached")
-                      .set("op", op)
-                      .set("size", uint64_t{size})
-                      .set("depth", uint64_t{1})
-                      .set("server_threads", uint64_t{threads})
-                      .latency(p->ns)
-                      .set("ops_per_s", p->ops_per_s));
+      report->add(row("memcached", op, size, 1, threads, *p));
     for (uint32_t depth : depths) {
       if (depth <= 1) continue;
       std::vector<const char*> ks(depth);
@@ -201,22 +208,12 @@ void run_memcached(unsigned threads, const std::vector<uint32_t>& sizes,
         if (auto rc = memcached_mget(mc.get(), ks.data(), ls.data(), depth);
             rc != MEMCACHED_SUCCESS)
           fail("mget", rc);
+        // Every value, until the end (a key drawn twice in one batch comes back once).
         memcached_return_t rc;
-        uint32_t got = 0;
-        while (memcached_result_st* r = memcached_fetch_result(mc.get(), nullptr, &rc)) {
-          ++got;
+        while (memcached_result_st* r = memcached_fetch_result(mc.get(), nullptr, &rc))
           memcached_result_free(r);
-        }
-        (void)got;  // duplicate keys in one batch come back once
       });
-      report->add(bench::Row()
-                      .set("system", "memcached")
-                      .set("op", "multiget")
-                      .set("size", uint64_t{size})
-                      .set("depth", uint64_t{depth})
-                      .set("server_threads", uint64_t{threads})
-                      .latency(mget.ns)
-                      .set("ops_per_s", mget.ops_per_s));
+      report->add(row("memcached", "multiget", size, depth, threads, mget));
     }
   }
 }
@@ -251,14 +248,7 @@ void run_redis(const std::vector<uint32_t>& sizes, const std::vector<uint32_t>& 
       command("SETRANGE mem %llu %b", offset(), value.data(), value.size());
     });
     for (const auto& [op, p] : {std::pair{"getrange", &get}, std::pair{"setrange", &set}})
-      report->add(bench::Row()
-                      .set("system", "redis")
-                      .set("op", op)
-                      .set("size", uint64_t{size})
-                      .set("depth", uint64_t{1})
-                      .set("server_threads", uint64_t{1})
-                      .latency(p->ns)
-                      .set("ops_per_s", p->ops_per_s));
+      report->add(row("redis", op, size, 1, 1, *p));
     for (uint32_t depth : depths) {
       if (depth <= 1) continue;
       for (const bool write : {false, true}) {
@@ -278,14 +268,7 @@ void run_redis(const std::vector<uint32_t>& sizes, const std::vector<uint32_t>& 
             freeReplyObject(r);
           }
         });
-        report->add(bench::Row()
-                        .set("system", "redis")
-                        .set("op", write ? "setrange" : "getrange")
-                        .set("size", uint64_t{size})
-                        .set("depth", uint64_t{depth})
-                        .set("server_threads", uint64_t{1})
-                        .latency(pipe.ns)
-                        .set("ops_per_s", pipe.ops_per_s));
+        report->add(row("redis", write ? "setrange" : "getrange", size, depth, 1, pipe));
       }
     }
   }
