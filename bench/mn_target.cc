@@ -28,6 +28,9 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
     mn::MnConfig cfg;
     cfg.pool_bytes = o.pool_bytes;
     cfg.page_bytes = o.page_bytes;
+    cfg.design = o.design;
+    cfg.max_ras = o.max_ras;
+    cfg.lease_ms = o.lease_ms;
     node_ = std::make_unique<mn::MemoryNode>(cfg);
     mn::ServerConfig sc;
     sc.listen = how == "inproc" ? "inproc:name=bench-mn" : "udp:host=127.0.0.1,port=0";
@@ -41,6 +44,9 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
                                      "--memory",    std::to_string(o.pool_bytes),
                                      "--page-size", std::to_string(o.page_bytes),
                                      "--workers",   std::to_string(o.workers),
+                                     "--design",    o.design,
+                                     "--max-ras",   std::to_string(o.max_ras),
+                                     "--lease-ms",  std::to_string(o.lease_ms),
                                      "--log-level", "warn"};
     if (last_cpu > 0) args.insert(args.end(), {"--cpus", std::to_string(last_cpu)});
     try {
@@ -59,6 +65,8 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
 MnTarget::~MnTarget() = default;
 
 std::string MnTarget::transport() const { return locator_.substr(0, locator_.find(':')); }
+
+int MnTarget::pid() const { return process_ ? process_->pid() : -1; }
 
 std::string MnTarget::report() const { return server_ ? server_->report() : ""; }
 

@@ -19,6 +19,9 @@ struct TargetOptions {
   uint64_t pool_bytes = uint64_t{1} << 30;
   uint64_t page_bytes = uint64_t{4} << 20;
   unsigned workers = 1;
+  std::string design = "clio";  ///< the memory node's design (mn/design.h)
+  uint32_t max_ras = 1u << 16;
+  uint64_t lease_ms = 30'000;
 };
 
 class MnTarget {
@@ -32,6 +35,11 @@ class MnTarget {
   std::string transport() const;
   /// The embedded node's statistics report, or "" for other targets.
   std::string report() const;
+  /// The embedded node and server (nullptr for other targets).
+  const mn::MemoryNode* node() const { return node_.get(); }
+  const mn::MnServer* server() const { return server_.get(); }
+  /// The spawned clio-mn's process id, or -1.
+  int pid() const;
 
   static const char* help();
 

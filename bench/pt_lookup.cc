@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
 
     Layout layout = place(s, rng);
-    RadixPageTable radix(s.page_shift);
+    RadixPageTable radix(s.page_shift, s.pids + 1);
     ChainedPageTable chained(total);  // load factor 1
     for (uint32_t pid = 1; pid <= s.pids; ++pid) {
       for (uint64_t base : layout.allocs[pid]) {

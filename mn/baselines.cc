@@ -21,7 +21,10 @@ void* Arena::allocate(size_t bytes) {
   return p;
 }
 
-RadixPageTable::RadixPageTable(int page_shift) {
+RadixPageTable::RadixPageTable(int page_shift, uint32_t max_pids)
+    : max_pids_(std::max<uint32_t>(max_pids, 1)),
+      roots_memory_(max_pids_ * sizeof(uint64_t), /*huge=*/false, "radix roots"),
+      roots_(static_cast<uint64_t*>(roots_memory_.data())) {
   const int vpn_bits = kVaBits - page_shift;
   // Top levels take the remainder: 36 -> 9,9,9,9; 35 -> 8,9,9,9.
   int left = vpn_bits;
@@ -38,16 +41,37 @@ uint64_t* RadixPageTable::new_node() {
   return static_cast<uint64_t*>(arena_.allocate(node_bytes()));
 }
 
-void RadixPageTable::map(uint32_t pid, uint64_t vpn, uint64_t word) {
-  if (pid >= roots_.size()) roots_.resize(pid + 1, nullptr);
-  if (roots_[pid] == nullptr) roots_[pid] = new_node();
-  uint64_t* node = roots_[pid];
-  for (int level = 0; level < 3; ++level) {
-    uint64_t& slot = node[index(vpn, level)];
-    if (slot == 0) slot = reinterpret_cast<uint64_t>(new_node());
-    node = reinterpret_cast<uint64_t*>(slot);
+uint64_t* RadixPageTable::leaf(uint32_t pid, uint64_t vpn, bool create) {
+  CLIO_CHECK(pid < max_pids_);
+  uint64_t* slot = &roots_[pid];
+  for (int level = 0; level < 4; ++level) {
+    std::atomic_ref ref(*slot);
+    uint64_t* node = reinterpret_cast<uint64_t*>(ref.load(std::memory_order_relaxed));
+    if (node == nullptr) {
+      if (!create) return nullptr;
+      node = new_node();  // zeroed before it is linked
+      ref.store(reinterpret_cast<uint64_t>(node), std::memory_order_release);
+    }
+    slot = &node[index(vpn, level)];
   }
-  node[index(vpn, 3)] = word;
+  return slot;
+}
+
+void RadixPageTable::map(uint32_t pid, uint64_t vpn, uint64_t word) {
+  std::atomic_ref(*leaf(pid, vpn, true)).store(word, std::memory_order_release);
+}
+
+uint64_t RadixPageTable::unmap(uint32_t pid, uint64_t vpn) {
+  uint64_t* w = leaf(pid, vpn, false);
+  return w == nullptr ? 0 : std::atomic_ref(*w).exchange(0);
+}
+
+void RadixPageTable::update(uint32_t pid, uint64_t vpn, uint64_t bit, bool set) {
+  uint64_t* w = leaf(pid, vpn, false);
+  if (w == nullptr) return;
+  std::atomic_ref ref(*w);
+  const uint64_t old = ref.load();
+  if (old != 0) ref.store(set ? old | bit : old & ~bit);
 }
 
 ChainedPageTable::ChainedPageTable(uint64_t heads)
@@ -55,16 +79,54 @@ ChainedPageTable::ChainedPageTable(uint64_t heads)
       heads_memory_(num_heads_ * sizeof(Node*), /*huge=*/true, "chained table heads"),
       heads_(static_cast<Node**>(heads_memory_.data())) {}
 
+ChainedPageTable::Node* ChainedPageTable::find_node(uint64_t tag) const {
+  for (Node* n = heads_[head_of(tag)]; n != nullptr; n = n->next)
+    if (n->tag == tag) return n;
+  return nullptr;
+}
+
 void ChainedPageTable::map(uint32_t pid, uint64_t vpn, uint64_t word) {
   const uint64_t tag = make_tag(pid, vpn);
-  Node*& head = heads_[head_of(tag)];
-  for (Node* n = head; n != nullptr; n = n->next) {
-    if (n->tag == tag) {
-      n->word = word;
-      return;
-    }
+  if (Node* n = find_node(tag); n != nullptr) {
+    std::atomic_ref(n->word).store(word);
+    return;
   }
-  head = new (arena_.allocate(sizeof(Node))) Node{tag, word, head};
+  Node*& head = heads_[head_of(tag)];
+  Node* n;
+  if (!free_.empty()) {
+    n = free_.back();
+    free_.pop_back();
+  } else {
+    n = static_cast<Node*>(arena_.allocate(sizeof(Node)));
+  }
+  new (n) Node{tag, word, head};
+  std::atomic_ref(head).store(n, std::memory_order_release);  // linked only once written
+}
+
+uint64_t ChainedPageTable::unmap(uint32_t pid, uint64_t vpn) {
+  const uint64_t tag = make_tag(pid, vpn);
+  for (Node** link = &heads_[head_of(tag)]; *link != nullptr; link = &(*link)->next) {
+    Node* n = *link;
+    if (n->tag != tag) continue;
+    // Readers on n still find its successor: n->next stays as it is until reclaim().
+    std::atomic_ref(*link).store(n->next, std::memory_order_release);
+    retired_.push_back(n);
+    return std::atomic_ref(n->word).exchange(0);
+  }
+  return 0;
+}
+
+void ChainedPageTable::update(uint32_t pid, uint64_t vpn, uint64_t bit, bool set) {
+  Node* n = find_node(make_tag(pid, vpn));
+  if (n == nullptr) return;
+  std::atomic_ref ref(n->word);
+  const uint64_t old = ref.load();
+  if (old != 0) ref.store(set ? old | bit : old & ~bit);
+}
+
+void ChainedPageTable::reclaim() {
+  free_.insert(free_.end(), retired_.begin(), retired_.end());
+  retired_.clear();
 }
 
 size_t ChainedPageTable::longest_chain() const {

@@ -50,8 +50,18 @@ int main(int argc, char** argv) {
       "memory", po::value<std::string>()->default_value("1G"),
       "memory pool size; may exceed RAM (pages are taken on first touch)")(
       "page-size", po::value<std::string>()->default_value("4M"),
-      "page size: a power of two from 4K to 1G")("workers", po::value<unsigned>()->default_value(1),
-                                                 "fast-path worker threads")(
+      "page size: a power of two from 4K to 1G")(
+      "design", po::value<std::string>()->default_value("clio"),
+      "the memory node's design (docs: DESIGN.md, 'Designs compared'): clio (TLB + "
+      "overflow-free hash page table, faults from an async free-page ring, no client state); "
+      "server (a CPU-server MN: per-address-space radix table, faults zeroed under the control "
+      "path's lock, a session per client); pnic (a programmable-NIC MN: one chained hash "
+      "table, faults inline, a session per client)")(
+      "max-sessions", po::value<size_t>()->default_value(16384),
+      "server and pnic: client sessions per worker (more clients take sessions over)")(
+      "session-buffer", po::value<std::string>()->default_value("4K"),
+      "server and pnic: each session's receive buffer, as an RC queue pair's")(
+      "workers", po::value<unsigned>()->default_value(1), "fast-path worker threads")(
       "overprovision", po::value<double>()->default_value(2.0),
       "page-table slots per physical page")(
       "max-ras", po::value<uint32_t>()->default_value(65536),
@@ -114,6 +124,9 @@ int main(int argc, char** argv) {
       cfg.ras_max_bytes = size_option(vm, "ras-max-memory");
     cfg.ras_max_slots = vm["ras-max-slots"].as<uint64_t>();
     cfg.lease_ms = vm["lease-ms"].as<uint64_t>();
+    cfg.design = vm["design"].as<std::string>();
+    scfg.max_sessions = vm["max-sessions"].as<size_t>();
+    scfg.session_buffer_bytes = size_option(vm, "session-buffer");
     scfg.listen = vm["listen"].as<std::string>();
     scfg.workers = vm["workers"].as<unsigned>();
     scfg.dedup_entries = vm["dedup-entries"].as<size_t>();

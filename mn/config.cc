@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/units.h"
+#include "mn/design.h"
 
 namespace clio::mn {
 
@@ -32,6 +33,8 @@ void MnConfig::validate() const {
     throw ConfigError("free_ring_depth " + std::to_string(free_ring_depth) + ": at most 4096");
   if (ralloc_tries < 1) throw ConfigError("ralloc_tries must be at least 1");
   if (ralloc_step_slots < 1) throw ConfigError("ralloc_step_slots must be at least 1");
+  if (find_design(design) == nullptr)
+    throw ConfigError("design '" + design + "': expected one of " + design_names());
   if (lease_ms > uint64_t{365} * 86'400'000)
     throw ConfigError("lease_ms " + std::to_string(lease_ms) + ": at most a year (0: never)");
 }

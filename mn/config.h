@@ -23,10 +23,13 @@
 //   lease_ms         [30000]   an address space that no request of its owner (a control
 //                              operation or a keep-alive, kStats) renews for this long is
 //                              destroyed and its memory reclaimed; 0: never
+//   design           [clio]    the memory node's design: clio, server or pnic (mn/design.h);
+//                              server and pnic are the baselines the comparison measures
 //   seed             [0]       seed of the random choice of candidate ranges (0: from the clock)
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace clio::mn {
 
@@ -59,6 +62,7 @@ struct MnConfig {
   uint64_t ras_max_bytes = 0;
   uint64_t ras_max_slots = 0;
   uint64_t lease_ms = 30'000;
+  std::string design = "clio";
   uint64_t seed = 0;
 
   /// Throws clio::ConfigError naming the bad key and why.

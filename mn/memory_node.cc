@@ -22,9 +22,13 @@ const MnConfig& validated(const MnConfig& cfg) {
 
 MemoryNode::MemoryNode(const MnConfig& cfg)
     : cfg_(validated(cfg)),
+      design_(find_design(cfg_.design)),
       pool_(cfg_.pool_bytes, cfg_.page_bytes),
-      table_(static_cast<uint64_t>(
-          std::ceil(static_cast<double>(pool_.num_pages()) * cfg_.overprovision))),
+      // The lazily-mapping designs translate through their own table: clio's stays minimal.
+      table_(design_->make_table != nullptr
+                 ? kPtesPerBucket
+                 : static_cast<uint64_t>(
+                       std::ceil(static_cast<double>(pool_.num_pages()) * cfg_.overprovision))),
       keys_memory_(sizeof(RasKeys) * cfg_.max_ras, /*huge=*/false, "address-space keys"),
       keys_(static_cast<RasKeys*>(keys_memory_.data())),
       rng_(cfg_.seed != 0 ? cfg_.seed : now_ns()),
@@ -37,12 +41,20 @@ MemoryNode::MemoryNode(const MnConfig& cfg)
     slots_.push_back(std::make_unique<WorkerSlot>(cfg_.ring_depth()));
   pending_replies_.resize(cfg_.max_workers);
   pages_free_.store(pool_.num_pages(), std::memory_order_relaxed);
-  CLIO_LOG(INFO, "mn",
-           "memory pool %s in %llu pages of %s; page table %s (%.4f%% of the pool, %llu slots)",
-           format_size(pool_.bytes()).c_str(), static_cast<unsigned long long>(pool_.num_pages()),
-           format_size(pool_.page_bytes()).c_str(), format_size(table_.bytes()).c_str(),
-           100.0 * static_cast<double>(table_.bytes()) / static_cast<double>(pool_.bytes()),
-           static_cast<unsigned long long>(table_.num_slots()));
+  if (design_->make_table != nullptr) {
+    lazy_ = design_->make_table(cfg_, pool_.num_pages());
+    lazy_vmas_.resize(cfg_.max_ras);
+    CLIO_LOG(INFO, "mn", "memory pool %s in %llu pages of %s; design %s: %s",
+             format_size(pool_.bytes()).c_str(), static_cast<unsigned long long>(pool_.num_pages()),
+             format_size(pool_.page_bytes()).c_str(), design_->name, design_->summary);
+  } else {
+    CLIO_LOG(INFO, "mn",
+             "memory pool %s in %llu pages of %s; page table %s (%.4f%% of the pool, %llu slots)",
+             format_size(pool_.bytes()).c_str(), static_cast<unsigned long long>(pool_.num_pages()),
+             format_size(pool_.page_bytes()).c_str(), format_size(table_.bytes()).c_str(),
+             100.0 * static_cast<double>(table_.bytes()) / static_cast<double>(pool_.bytes()),
+             static_cast<unsigned long long>(table_.num_slots()));
+  }
   slow_thread_ = std::thread([this] { slow_path_main(); });
 }
 
@@ -149,6 +161,55 @@ Status MemoryNode::protect(uint32_t pid, uint64_t key_rw, uint64_t va, bool read
   return call(req).status;
 }
 
+const MemoryNode::Vma* MemoryNode::lazy_vma(uint32_t pid, uint64_t va) const {
+  const auto& vmas = lazy_vmas_[pid];
+  auto it = vmas.upper_bound(va);  // first allocation starting after va
+  if (it == vmas.begin()) return nullptr;
+  --it;
+  return va - it->first < (it->second.pages << pool_.page_shift()) ? &it->second : nullptr;
+}
+
+void MemoryNode::give_back_page(uint64_t ppn) {
+  free_pages_.push_back(ppn);
+  pages_free_.fetch_add(1, std::memory_order_relaxed);
+}
+
+Status MemoryNode::lazy_fault(uint32_t pid, uint64_t va, bool write, uint64_t* word, bool* mapped) {
+  const uint64_t vpn = va >> pool_.page_shift();
+  *mapped = false;
+  std::unique_lock lock(fault_mu_);
+  for (;;) {
+    if (const uint64_t w = lazy_->find(pid, vpn); w != 0) {  // another worker was first
+      *word = w;
+      return Status::kOk;
+    }
+    const Vma* vma = lazy_vma(pid, va);
+    if (vma == nullptr) return Status::kUnmapped;
+    if (write && !vma->writable) return Status::kPermission;
+    uint64_t ppn;
+    if (!take_free_page(&ppn)) return Status::kNoMemory;
+    if (design_->faults == Design::Faults::kInline) {
+      // The worker zeroes the page itself while others (and the control path) go on; then it
+      // checks again that the range is still there and nobody mapped the page meanwhile.
+      lock.unlock();
+      pool_.prepare(ppn);
+      lock.lock();
+      if (lazy_->find(pid, vpn) != 0 || lazy_vma(pid, va) == nullptr) {
+        give_back_page(ppn);  // zero: fit for the free list as it is
+        continue;
+      }
+      vma = lazy_vma(pid, va);
+    } else {
+      pool_.prepare(ppn);  // zero on the request path, under the lock
+    }
+    const uint64_t w = Pte::kAllocated | Pte::kValid | (vma->writable ? Pte::kWritable : 0) | ppn;
+    lazy_->map(pid, vpn, w);
+    *word = w;
+    *mapped = true;
+    return Status::kOk;
+  }
+}
+
 void MemoryNode::set_refill_paused(bool paused) {
   admin(paused ? AdminKind::kPause : AdminKind::kResume, nullptr);
 }
@@ -187,6 +248,11 @@ MnStats MemoryNode::stats() const {
   s.pt_slots = table_.num_slots();
   s.pt_slots_used = table_.used_slots();
   s.pt_bytes = table_.bytes();
+  if (lazy_ != nullptr) {
+    std::lock_guard lock(fault_mu_);
+    s.pt_slots = s.pt_slots_used = 0;
+    s.pt_bytes = lazy_->bytes();
+  }
   s.pt_share = static_cast<double>(s.pt_bytes) / static_cast<double>(s.pool_bytes);
   s.ras_live = ras_live_.load(std::memory_order_relaxed);
   s.rallocs = rallocs_.load(std::memory_order_relaxed);

@@ -33,6 +33,7 @@
 #include "common/rng.h"
 #include "mn/config.h"
 #include "mn/control.h"
+#include "mn/design.h"
 #include "mn/memory_pool.h"
 #include "mn/page_table.h"
 #include "mn/worker.h"
@@ -113,6 +114,7 @@ class MemoryNode {
 
   MnStats stats() const;
   const MnConfig& config() const { return cfg_; }
+  const Design& design() const { return *design_; }
   const PageTable& page_table() const { return table_; }
   const MemoryPool& pool() const { return pool_; }
 
@@ -229,8 +231,19 @@ class MemoryNode {
   void shootdown_and_recycle(const Invalidation* inv, size_t n);
   void synchronize();
   bool take_free_page(uint64_t* ppn);
+  /// Returns a page take_free_page() gave (zero) to the free list.
+  void give_back_page(uint64_t ppn);
+
+  // --- Lazily-mapping designs (server, pnic: lazy_ != nullptr) --------------------------------
+  /// The first touch of (pid, va) on a worker: maps a zeroed page if va is in one of pid's
+  /// allocations (kUnmapped otherwise, kPermission for a write to a read-only one, kNoMemory
+  /// when the pool is empty). Takes fault_mu_. *mapped: this call mapped it (not a racing one).
+  Status lazy_fault(uint32_t pid, uint64_t va, bool write, uint64_t* word, bool* mapped);
+  /// The allocation of pid that holds va, or nullptr. Under fault_mu_.
+  const Vma* lazy_vma(uint32_t pid, uint64_t va) const;
 
   const MnConfig cfg_;
+  const Design* const design_;
   MemoryPool pool_;
   PageTable table_;
   MappedMemory keys_memory_;
@@ -272,6 +285,13 @@ class MemoryNode {
   std::vector<uint64_t> retired_pages_;
   bool refill_paused_ = false;
   Rng rng_;
+
+  // Lazily-mapping designs only. fault_mu_ is the lock their faults share with the control
+  // path: it guards lazy_ (its writers), lazy_vmas_, and the free-page lists (free_pages_,
+  // next_fresh_page_), which their faults take pages from directly.
+  std::unique_ptr<LazyTable> lazy_;
+  mutable std::mutex fault_mu_;
+  std::vector<std::map<uint64_t, Vma>> lazy_vmas_;  ///< per pid: allocations by start VA
 
   // Counters written by the slow path, read by stats().
   /// Per pid: when its lease was last renewed (ms of now_ns()); written by renew() from any

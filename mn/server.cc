@@ -25,6 +25,12 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
   if (cfg_.max_packet_lifetime_ms == 0 || cfg_.max_packet_lifetime_ms > 600'000)
     throw ConfigError("max packet lifetime " + std::to_string(cfg_.max_packet_lifetime_ms) +
                       " ms: must be from 1 ms to 10 minutes");
+  if (cfg_.max_sessions < 1 || cfg_.max_sessions > (size_t{1} << 24))
+    throw ConfigError("max sessions " + std::to_string(cfg_.max_sessions) +
+                      ": must be from 1 to 2^24 per worker");
+  if (cfg_.session_buffer_bytes < 64 || cfg_.session_buffer_bytes > (size_t{1} << 20))
+    throw ConfigError("session buffer " + std::to_string(cfg_.session_buffer_bytes) +
+                      " bytes: must be from 64 B to 1 MiB");
   if (cfg_.token_epoch_shift < 4 || cfg_.token_epoch_shift > 30)
     throw ConfigError("token epoch shift must be from 4 to 30");
   const size_t entries =
@@ -45,6 +51,9 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
     }
     workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_worker(), entries,
                                                      mn.config().max_ras));
+    if (mn.design().sessions)
+      workers_.back()->sessions =
+          std::make_unique<SessionTable>(cfg_.max_sessions, cfg_.session_buffer_bytes);
     if (!cfg_.cpus.empty()) workers_.back()->cpu = cfg_.cpus[i % cfg_.cpus.size()];
   }
   for (auto& w : workers_) w->thread = std::thread([this, s = w.get()] { run(*s); });
@@ -82,6 +91,9 @@ ServerStats MnServer::stats() const {
     s.dedup_capacity += w->dedup.capacity();
     s.dedup_evictions += ld(c.dedup_evictions);
     s.dedup_unfair_evictions += ld(c.dedup_unfair);
+    s.sessions += ld(c.sessions);
+    s.session_bytes += ld(c.session_bytes);
+    s.session_takeovers += ld(c.session_takeovers);
     const uint64_t last = ld(c.last_evicted_ms);
     if (last != 0) {
       const uint64_t now = now_ns() / 1'000'000 + 1;
@@ -134,9 +146,18 @@ std::string MnServer::report() const {
   add("  pages: %" PRIu64 " total, %" PRIu64 " free, %" PRIu64 " queued, %" PRIu64
       " mapped (%s pages)\n",
       m.pages_total, m.pages_free, m.pages_queued, m.pages_mapped, format_size(m.page_bytes).c_str());
-  add("  page table: %" PRIu64 " of %" PRIu64 " slots used (%.2f%%), %s = %.4f%% of the pool\n",
-      m.pt_slots_used, m.pt_slots, 100.0 * static_cast<double>(m.pt_slots_used) / static_cast<double>(m.pt_slots),
-      format_size(m.pt_bytes).c_str(), 100.0 * m.pt_share);
+  if (m.pt_slots != 0) {
+    add("  page table: %" PRIu64 " of %" PRIu64 " slots used (%.2f%%), %s = %.4f%% of the pool\n",
+        m.pt_slots_used, m.pt_slots,
+        100.0 * static_cast<double>(m.pt_slots_used) / static_cast<double>(m.pt_slots),
+        format_size(m.pt_bytes).c_str(), 100.0 * m.pt_share);
+  } else {
+    add("  design %s: page table %s = %.4f%% of the pool\n", mn_.design().name,
+        format_size(m.pt_bytes).c_str(), 100.0 * m.pt_share);
+  }
+  if (mn_.design().sessions)
+    add("  sessions=%" PRIu64 " (%s) takeovers=%" PRIu64 "\n", s.sessions,
+        format_size(s.session_bytes).c_str(), s.session_takeovers);
   add("  address spaces=%" PRIu64 " expired-leases=%" PRIu64 " rallocs=%" PRIu64
       " ralloc-retries=%" PRIu64 " ralloc-failures=%" PRIu64 " (over quota %" PRIu64
       ") ralloc-steps=%" PRIu64 " rfrees=%" PRIu64 "\n",

@@ -68,6 +68,10 @@ struct ServerConfig {
   unsigned token_epoch_shift = 16;
   uint64_t idle_wait_ns = 1'000'000;       ///< how long an idle worker sleeps in wait()
   std::vector<int> cpus;                   ///< pin worker i to cpus[i % size] (empty: no pinning)
+  /// Designs with per-client state (MemoryNode::design().sessions, mn/sessions.h): sessions
+  /// per worker, and each one's receive buffer (4 KiB, as an RC queue pair's).
+  size_t max_sessions = 16384;
+  size_t session_buffer_bytes = 4096;
 };
 
 /// Counters summed over the server's workers.
@@ -91,6 +95,9 @@ struct ServerStats {
   uint64_t dedup_evictions = 0;
   uint64_t dedup_unfair_evictions = 0;  ///< evictions below a pid's fair share
   uint64_t min_horizon_ms = UINT64_MAX; ///< shortest record horizon of any address space
+  uint64_t sessions = 0;                ///< per-client sessions held (server and pnic designs)
+  uint64_t session_bytes = 0;           ///< their state and receive buffers
+  uint64_t session_takeovers = 0;       ///< sessions taken over by a new client (table full there)
 
   uint64_t dropped_total() const;
 };
@@ -104,6 +111,7 @@ class MnServer {
   ~MnServer();
   MnServer(const MnServer&) = delete;
   MnServer& operator=(const MnServer&) = delete;
+  const MemoryNode& node() const { return mn_; }
 
   /// The locator clients dial (for udp with port=0: the port actually bound).
   const std::string& locator() const { return locator_; }

@@ -173,6 +173,8 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       continue;
     }
     bump(c.requests[h.opcode & 31]);
+    if (w.sessions != nullptr) [[unlikely]]  // server and pnic: the client's session
+      w.sessions->touch(p.from, net::EndpointHash{}(p.from), h, p.data);
     const auto op = static_cast<Opcode>(h.opcode);
     if (!wire::is_data_opcode(op)) {
       serve_control(w, p, h, crc, &ntx);
@@ -263,6 +265,11 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
   }
   send(w, ntx);
   if (w.dedup_dirty) publish_dedup(w);
+  if (w.sessions != nullptr) {
+    publish(c.sessions, w.sessions->live());
+    publish(c.session_bytes, w.sessions->bytes());
+    publish(c.session_takeovers, w.sessions->takeovers());
+  }
 }
 
 void MnServer::publish_dedup(WorkerState& w) {

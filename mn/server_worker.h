@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/wire.h"
 #include "mn/server.h"
+#include "mn/sessions.h"
 #include "mn/worker_slot.h"
 #include "verbs_shim/transport.h"
 
@@ -23,6 +24,7 @@ struct MnServer::Counters {
            foreign_replays = 0, unproven = 0;
   // Published copies of the table's figures (the table itself is the worker's alone).
   uint64_t dedup_entries = 0, dedup_evictions = 0, dedup_unfair = 0, last_evicted_ms = 0;
+  uint64_t sessions = 0, session_bytes = 0, session_takeovers = 0;
 };
 
 /// A control request handed to the slow path, waiting for its answer.
@@ -38,6 +40,7 @@ struct MnServer::WorkerState {
   std::unique_ptr<net::Transport> transport;
   std::unique_ptr<Worker> worker;
   DedupTable dedup;
+  std::unique_ptr<SessionTable> sessions;  ///< designs with per-client state only
   Counters counters;
   std::array<PendingControl, kControlRingSize> pending{};
   size_t pending_count = 0;

@@ -77,7 +77,8 @@ bool MemoryNode::slow_path_has_work() {
     std::lock_guard lock(admin_mu_);
     if (!admin_queue_.empty()) return true;
   }
-  const bool can_refill = !refill_paused_ && !pool_exhausted_.load(std::memory_order_relaxed);
+  const bool can_refill =
+      lazy_ == nullptr && !refill_paused_ && !pool_exhausted_.load(std::memory_order_relaxed);
   for (const auto& s : slots_) {
     const int st = s->state.load(std::memory_order_seq_cst);
     if (st == WorkerSlot::kRetiring) return true;
@@ -184,6 +185,7 @@ bool MemoryNode::take_free_page(uint64_t* ppn) {
 }
 
 size_t MemoryNode::refill_rings(uint64_t budget_bytes) {
+  if (lazy_ != nullptr) return 0;  // their faults zero pages on the request path
   size_t pushed = 0;
   uint64_t spent = 0;
   bool exhausted = false;
@@ -285,6 +287,10 @@ void MemoryNode::begin_destroy(uint32_t pid) {
   for (const auto& [va, vma] : r.vmas)
     job_.ranges.emplace_back(va >> pool_.page_shift(), vma.pages);
   r.vmas.clear();
+  if (lazy_ != nullptr) {
+    std::lock_guard lock(fault_mu_);
+    lazy_vmas_[pid].clear();  // no new first touch from here on
+  }
   r.pages = 0;
 }
 
@@ -315,6 +321,10 @@ bool MemoryNode::start_rfree(const ControlRequest& req, Source src, ControlReply
   const uint64_t pages = it->second.pages;
   r->vmas.erase(it);  // gone for this address space's later requests (they wait anyway)
   r->pages -= pages;
+  if (lazy_ != nullptr) {
+    std::lock_guard lock(fault_mu_);
+    lazy_vmas_[req.pid].erase(req.va);
+  }
   job_.ranges.assign(1, {req.va >> pool_.page_shift(), pages});
   start_unmap(req, src, /*destroy=*/false);
   return true;
@@ -510,6 +520,25 @@ bool MemoryNode::start_ralloc(const ControlRequest& req, Source src, ControlRepl
     return refuse(r->pages + pages > quota_pages_ ? Status::kQuotaMemory : Status::kQuotaSlots,
                   true);
   }
+  if (lazy_ != nullptr) {
+    // The lazily-mapping designs record the range; first touches map its pages.
+    uint64_t v = req.va;
+    if (!(flags & wire::kFlagFixedVa) && !candidate(*r, req.pid, len, 0, &v))
+      return refuse(Status::kNoMemory, true);
+    const bool writable = !(flags & wire::kFlagReadOnly);
+    r->vmas.emplace(v, Vma{pages, writable});
+    r->next_va = v + len;
+    r->pages += pages;
+    {
+      std::lock_guard lock(fault_mu_);
+      lazy_vmas_[req.pid].emplace(v, Vma{pages, writable});
+    }
+    rallocs_.fetch_add(1, std::memory_order_relaxed);
+    out->status = Status::kOk;
+    out->cookie = req.cookie;
+    out->va = v;
+    return false;  // answered at once
+  }
   if (table_.used_slots() + pages > table_.num_slots()) return refuse(Status::kNoMemory, true);
   job_ = Job{};
   job_.kind = Job::kRalloc;
@@ -637,6 +666,14 @@ void MemoryNode::expire_leases() {
 }
 
 void MemoryNode::unmap(uint32_t pid, uint64_t vpn, uint64_t pages) {
+  if (lazy_ != nullptr) {
+    std::lock_guard lock(fault_mu_);  // faults of every address space wait: the design's cost
+    for (uint64_t i = 0; i < pages; ++i) {
+      const uint64_t old = lazy_->unmap(pid, vpn + i);
+      if (old & Pte::kValid) retired_pages_.push_back(old & Pte::kPpnMask);
+    }
+    return;
+  }
   for (uint64_t i = 0; i < pages; ++i) {
     Pte* p = table_.find(Pte::make_tag(pid, vpn + i));
     CLIO_CHECK_MSG(p != nullptr, "an allocated page has no page-table slot");
@@ -652,7 +689,13 @@ Status MemoryNode::do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read
   auto it = r->vmas.find(va);
   if (it == r->vmas.end()) return overlaps(*r, va, 1) ? Status::kBadArgument : Status::kUnmapped;
   const uint64_t vpn = va >> pool_.page_shift();
-  for (uint64_t i = 0; i < it->second.pages; ++i) {
+  if (lazy_ != nullptr) {
+    std::lock_guard lock(fault_mu_);
+    lazy_vmas_[pid].at(va).writable = !read_only;
+    for (uint64_t i = 0; i < it->second.pages; ++i)
+      lazy_->update(pid, vpn + i, Pte::kWritable, !read_only);
+  }
+  for (uint64_t i = 0; lazy_ == nullptr && i < it->second.pages; ++i) {
     Pte* p = table_.find(Pte::make_tag(pid, vpn + i));
     CLIO_CHECK_MSG(p != nullptr, "an allocated page has no page-table slot");
     uint64_t w = p->load_word();
@@ -679,8 +722,15 @@ void MemoryNode::shootdown_and_recycle(const Invalidation* inv, size_t n) {
   synchronize();
   for (Pte* p : retired_slots_) table_.clear(p);
   retired_slots_.clear();
+  std::unique_lock lazy_lock(fault_mu_, std::defer_lock);
+  if (lazy_ != nullptr) {
+    lazy_lock.lock();
+    lazy_->reclaim();  // no reader holds what was unlinked before the grace period
+    lazy_lock.unlock();
+  }
   if (!retired_pages_.empty()) {
     pool_.scrub(retired_pages_);  // zeroes them and returns their RAM to the kernel
+    if (lazy_ != nullptr) lazy_lock.lock();  // their faults take pages from free_pages_
     free_pages_.insert(free_pages_.end(), retired_pages_.begin(), retired_pages_.end());
     pages_free_.fetch_add(retired_pages_.size(), std::memory_order_relaxed);
     pages_recycled_.fetch_add(retired_pages_.size(), std::memory_order_relaxed);

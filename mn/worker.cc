@@ -30,6 +30,7 @@ Worker::Worker(MemoryNode& mn, WorkerSlot& slot, int index)
       base_(load_counters(slot.counters)),
       seen_inval_seq_(slot.inval_seq.load(std::memory_order_seq_cst)),
       table_(mn.table_),
+      lazy_(mn.lazy_.get()),
       pool_base_(mn.pool_.page(0)),
       page_shift_(mn.pool_.page_shift()),
       page_mask_(mn.pool_.page_bytes() - 1),

@@ -18,6 +18,7 @@
 #include <span>
 
 #include "common/status.h"
+#include "mn/baselines.h"
 #include "mn/control.h"
 #include "mn/page_table.h"
 #include "mn/tlb.h"
@@ -110,6 +111,9 @@ class Worker {
   Status translate(const Target& t, uint32_t len, bool write, std::byte** host);
   /// Assigns a page to the allocated-but-invalid PTE `p`; updates *word.
   Status fault(Pte* p, uint64_t* word);
+  /// translate() for the lazily-mapping designs (server, pnic): their table, no TLB, faults
+  /// through MemoryNode::lazy_fault.
+  Status translate_lazy(const Target& t, bool write, std::byte** host);
   void apply_invalidations();
 
   MemoryNode& mn_;
@@ -121,6 +125,7 @@ class Worker {
   uint64_t seen_inval_seq_;
   // Copies of configuration read on every request.
   const PageTable& table_;
+  const LazyTable* const lazy_;  ///< nullptr for clio
   std::byte* const pool_base_;
   const int page_shift_;
   const uint64_t page_mask_;

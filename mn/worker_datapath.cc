@@ -59,6 +59,8 @@ Status Worker::translate(const Target& t, uint32_t len, bool write, std::byte** 
     return s;
   if (t.va >= kVaLimit) [[unlikely]]
     return Status::kUnmapped;
+  if (lazy_ != nullptr) [[unlikely]]
+    return translate_lazy(t, write, host);
 
   const uint64_t tag = Pte::make_tag(t.pid, t.va >> page_shift_);
   uint64_t word;
@@ -80,6 +82,19 @@ Status Worker::translate(const Target& t, uint32_t len, bool write, std::byte** 
   }
   if (write && !(word & Pte::kWritable)) [[unlikely]]
     return Status::kPermission;
+  *host = pool_base_ + ((word & Pte::kPpnMask) << page_shift_) + (t.va & page_mask_);
+  return Status::kOk;
+}
+
+Status Worker::translate_lazy(const Target& t, bool write, std::byte** host) {
+  uint64_t word = lazy_->find(t.pid, t.va >> page_shift_);
+  if (word == 0) {
+    bool mapped = false;
+    const Status s = mn_.lazy_fault(t.pid, t.va, write, &word, &mapped);
+    if (s != Status::kOk) return s;
+    if (mapped) bump(slot_.counters.faults);
+  }
+  if (write && !(word & Pte::kWritable)) return Status::kPermission;
   *host = pool_base_ + ((word & Pte::kPpnMask) << page_shift_) + (t.va & page_mask_);
   return Status::kOk;
 }

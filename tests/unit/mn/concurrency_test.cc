@@ -15,11 +15,15 @@ namespace {
 using testing::pattern;
 using testing::Ras;
 
-MnConfig concurrency_config() {
+MnConfig concurrency_config(const std::string& design) {
   auto c = testing::small_config(uint64_t{64} << 20, 4096);
   c.free_ring_depth = 32;
+  c.design = design;
   return c;
 }
+
+// Every design (mn/design.h) keeps the same guarantees under concurrency: only speed differs.
+class ConcurrencyTest : public ::testing::TestWithParam<std::string> {};
 
 /// Retries kRetryLater by leaving the batch (so the slow path's grace periods progress) and
 /// yielding; the slow path refills on its own.
@@ -36,8 +40,8 @@ Status retrying(Worker& w, Op&& op) {
   }
 }
 
-TEST(ConcurrencyTest, WorkersAndSlowPathChurnWithoutCorruption) {
-  MemoryNode mn(concurrency_config());
+TEST_P(ConcurrencyTest, WorkersAndSlowPathChurnWithoutCorruption) {
+  MemoryNode mn(concurrency_config(GetParam()));
   constexpr int kThreads = 2;
   constexpr int kRounds = 400;
 
@@ -128,8 +132,8 @@ TEST(ConcurrencyTest, WorkersAndSlowPathChurnWithoutCorruption) {
   EXPECT_GT(mn.stats().grace_periods, 100u);
 }
 
-TEST(ConcurrencyTest, RacingFaultsOnOnePageAreCoalesced) {
-  MemoryNode mn(concurrency_config());
+TEST_P(ConcurrencyTest, RacingFaultsOnOnePageAreCoalesced) {
+  MemoryNode mn(concurrency_config(GetParam()));
   Ras r = Ras::create(mn);
   constexpr uint64_t kPages = 64;
   for (int round = 0; round < 5; ++round) {
@@ -181,9 +185,10 @@ namespace {
 // path frees and hands to another address space, which writes them at once. Within a batch the
 // reader may still reach a freed page through its TLB, but the page must not have been scrubbed
 // or reused yet: every successful read sees the first owner's bytes.
-TEST(ConcurrencyTest, FreedPagesAreNotReusedUnderAnInFlightBatch) {
+TEST_P(ConcurrencyTest, FreedPagesAreNotReusedUnderAnInFlightBatch) {
   auto cfg = testing::small_config(32 * 4096, 4096);
   cfg.free_ring_depth = 2;
+  cfg.design = GetParam();
   MemoryNode mn(cfg);
   constexpr uint64_t kPages = 8;
   Ras a = Ras::create(mn);
@@ -238,5 +243,12 @@ TEST(ConcurrencyTest, FreedPagesAreNotReusedUnderAnInFlightBatch) {
   EXPECT_GT(good.load(), 300u * 50);
 }
 
+}  // namespace
+}  // namespace clio::mn
+
+namespace clio::mn {
+namespace {
+INSTANTIATE_TEST_SUITE_P(Designs, ConcurrencyTest, ::testing::Values("clio", "server", "pnic"),
+                         [](const auto& p) { return p.param; });
 }  // namespace
 }  // namespace clio::mn
