@@ -19,7 +19,8 @@ int usable_cpus() {
 
 const char* MnTarget::help() {
   return "inproc (embedded, in-process rings), udp (embedded, UDP loopback), spawn-udp (a clio-mn "
-         "child process on UDP loopback), or the locator of a running memory node";
+         "child process on UDP loopback), spawn:LOCATOR (a clio-mn child process serving "
+         "LOCATOR, e.g. spawn:raweth:ifname=veth0), or the locator of a running memory node";
 }
 
 MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
@@ -39,8 +40,9 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
     server_ = std::make_unique<mn::MnServer>(*node_, sc);
     node_->refill_now();  // pre-zeroing the fault rings would compete with the measurement
     locator_ = server_->locator();
-  } else if (how == "spawn-udp") {
-    std::vector<std::string> args = {"--listen",    "udp:host=127.0.0.1,port=0",
+  } else if (how == "spawn-udp" || how.rfind("spawn:", 0) == 0) {
+    const std::string listen = how == "spawn-udp" ? "udp:host=127.0.0.1,port=0" : how.substr(6);
+    std::vector<std::string> args = {"--listen",    listen,
                                      "--memory",    std::to_string(o.pool_bytes),
                                      "--page-size", std::to_string(o.page_bytes),
                                      "--workers",   std::to_string(o.workers),

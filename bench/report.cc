@@ -7,7 +7,6 @@
 #include "common/clock.h"
 
 namespace clio::bench {
-namespace {
 
 std::string to_text(const Value& v) {
   char buf[64];
@@ -44,7 +43,11 @@ std::string to_json(const Value& v) {
   return buf;
 }
 
-}  // namespace
+std::string json_line(const std::string& bench, const Row& r) {
+  std::string s = "{\"bench\":\"" + bench + "\"";
+  for (const auto& [k, v] : r.fields()) s += ",\"" + k + "\":" + to_json(v);
+  return s + "}";
+}
 
 Row& Row::put(const std::string& key, Value v) {
   for (auto& [k, old] : fields_) {
@@ -89,11 +92,7 @@ void Report::print() const {
     std::printf("\n");
   }
   std::printf("\n");
-  for (const Row& r : rows_) {
-    std::printf("{\"bench\":\"%s\"", bench_.c_str());
-    for (const auto& [k, v] : r.fields()) std::printf(",\"%s\":%s", k.c_str(), to_json(v).c_str());
-    std::printf("}\n");
-  }
+  for (const Row& r : rows_) std::printf("%s\n", json_line(bench_, r).c_str());
   std::fflush(stdout);
 }
 

@@ -35,6 +35,12 @@ class Row {
   std::vector<std::pair<std::string, Value>> fields_;
 };
 
+/// A value as the table shows it (3 significant digits) and as JSON.
+std::string to_text(const Value& v);
+std::string to_json(const Value& v);
+/// {"bench":"<bench>",<fields>} without a newline.
+std::string json_line(const std::string& bench, const Row& r);
+
 class Report {
  public:
   explicit Report(std::string bench) : bench_(std::move(bench)) {}

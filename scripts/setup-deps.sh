@@ -15,6 +15,7 @@ packages=(
   clang-14 libclang-rt-14-dev llvm-14               # scripts/fuzz.sh: clang, libFuzzer and the
                                                     # sanitizer runtimes, llvm-symbolizer
   memcached redis-server libmemcached-dev libhiredis-dev   # bench/kv_anchor: the anchors
+  gnuplot-nox                                       # clio-compare: the plots
 )
 
 missing=()

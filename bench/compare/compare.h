@@ -1,0 +1,96 @@
+// clio-compare: the paper's evaluation, run for every memory-node design (mn/design.h) and every
+// anchor that applies (memcached, Redis, one-sided RDMA, the floors), in one run, interleaved
+// point by point so that the machine's noise falls on all alike. See main.cc for the command
+// line, experiments.cc for what each experiment measures and output.cc for what it writes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bench/mn_target.h"
+#include "bench/report.h"
+#include "clio/client.h"
+
+namespace clio::compare {
+
+/// How big a run is: tiny (CI: seconds), quick (under 3 minutes), full (under 30 minutes).
+enum class Scale { kTiny, kQuick, kFull };
+
+struct Options {
+  Scale scale = Scale::kFull;
+  std::string transport = "inproc";  ///< inproc, udp, or a locator a spawned clio-mn serves
+  std::vector<std::string> designs;  ///< clio, server, pnic
+  std::vector<std::string> anchors;  ///< memcached, redis, floor, rdma
+  std::vector<int> experiments;      ///< 1 to 6
+  std::string rdma;                  ///< HOST:PORT of a clio-rdma-server, or "" (no RDMA rows)
+  int client_cpu = 0;
+  int mn_cpu = 1;
+  int cpus = 2;                 ///< usable CPUs
+  uint64_t max_pages_log2 = 0;  ///< experiment 3's largest point (0: what RAM allows)
+  uint64_t ram_bytes = 0;
+  bool progress = false;  ///< a progress line on stderr
+  std::string out;        ///< results directory
+  std::string commit;     ///< the source tree's commit (with "-dirty" if changed)
+
+  bool has_anchor(const std::string& a) const;
+  /// Operations per timed point.
+  uint64_t ops() const;
+  /// For a spawned MN (udp and other transports): memory is measured as its RSS.
+  bool spawned() const { return transport != "inproc"; }
+};
+
+/// One measurement: a function that adds its rows, and a label for the progress line.
+struct Step {
+  int experiment;
+  std::string label;
+  std::function<void(std::vector<bench::Row>*)> run;
+};
+
+/// A memory node of one design, started for one step and stopped after it.
+class DesignMn {
+ public:
+  struct Shape {
+    uint64_t pool_bytes = uint64_t{1} << 30;
+    uint64_t page_bytes = uint64_t{4} << 20;
+    uint32_t max_ras = 1u << 16;
+  };
+  DesignMn(const Options& o, const std::string& design, const Shape& s);
+  ~DesignMn();
+  /// A client of its own (an endpoint and an address space): no keep-alive thread, so that it
+  /// is one endpoint; leases are off on these MNs.
+  std::unique_ptr<Client> open(const std::string& extra = "") const;
+  /// Bytes the MN holds: its RSS when spawned; when embedded, what it accounts for
+  /// (translation tables and sessions). *measured: true for RSS.
+  uint64_t memory_bytes(bool* measured) const;
+  const std::string& design() const { return design_; }
+  const mn::MnStats* embedded_stats(mn::MnStats* out) const;
+
+ private:
+  std::string design_;
+  std::unique_ptr<bench::MnTarget> target_;
+};
+
+/// Throws clio::Error naming the call when rc != 0.
+void check(int rc, const char* what);
+
+// The experiments: each returns its steps (interleaved point by point).
+std::vector<Step> exp_size(const Options& o);        // 1: Figs 10, 11
+std::vector<Step> exp_clients(const Options& o);     // 2: Fig 4
+std::vector<Step> exp_pages(const Options& o);       // 3: Fig 5
+std::vector<Step> exp_faults(const Options& o);      // 4: Fig 6
+std::vector<Step> exp_throughput(const Options& o);  // 5: Fig 8
+std::vector<Step> exp_alloc(const Options& o);       // 6: Figs 12, 13
+
+struct Rows {
+  std::vector<bench::Row> rows;  ///< every row, with "experiment" and "system" fields
+};
+
+/// Writes results.jsonl, exp<N>.csv, exp<N>.png (gnuplot), report.md into o.out; returns the
+/// summary (designs side by side) for the terminal.
+std::string write_outputs(const Options& o, const Rows& rows, const std::string& command,
+                          double elapsed_s);
+
+}  // namespace clio::compare
