@@ -125,14 +125,14 @@ void write_plot(const std::string& dir, int exp, const Plot& p) {
     << "set output 'exp" << exp << ".png'\n"
     << "set title \"" << p.title << "\"\n"
     << "set xlabel \"" << p.xlabel << "\"\nset ylabel \"" << p.ylabel << "\"\n"
-    << "set key outside right top\nset grid\n";
+    << "set key inside top left box opaque font ',9'\nset grid\n";
   if (p.logx) g << "set logscale x 2\n";
   if (p.logy) g << "set logscale y\n";
   if (!p.xtics.empty()) {
     g << "set xtics (";
     for (size_t i = 0; i < p.xtics.size(); ++i)
       g << (i ? ", " : "") << "\"" << p.xtics[i] << "\" " << i;
-    g << ")\nset xrange [-0.5:" << p.xtics.size() - 0.5 << "]\n";
+    g << ") rotate by -15\nset xrange [-0.5:" << p.xtics.size() - 0.5 << "]\n";
   }
   g << "plot ";
   size_t index = 0;
