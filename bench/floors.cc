@@ -4,6 +4,7 @@
 #include <cstring>
 #include <thread>
 
+#include "common/rng.h"
 #include "common/wire.h"
 #include "verbs_shim/registry.h"
 
@@ -84,6 +85,51 @@ Measured cacheline_floor(uint64_t n, int peer_cpu) {
     return true;
   };
   time_ops(n / 10, once);  // warm-up
+  const Measured m = time_ops(n, once);
+  stop.store(true);
+  echo.join();
+  return m;
+}
+
+}  // namespace clio::bench
+
+namespace clio::bench {
+
+Measured endpoints_floor(const std::string& listen, uint64_t clients, uint32_t size, uint64_t n,
+                         int server_cpu) {
+  auto server = net::listen(listen);
+  std::atomic<bool> stop{false};
+  std::thread echo([&] {
+    if (server_cpu > 0) pin_to_cpu(server_cpu);
+    std::vector<std::byte> reply(wire::kHeaderBytes + size, std::byte{0x5a});
+    net::PacketView rx[32];
+    net::TxItem tx[32];
+    while (!stop.load(std::memory_order_relaxed)) {
+      const size_t got = server->rx_burst(rx);
+      for (size_t i = 0; i < got; ++i) tx[i] = net::TxItem{rx[i].from, reply, {}};
+      size_t sent = 0;
+      while (sent < got) sent += server->tx_burst(std::span(tx + sent, got - sent));
+      server->release(std::span(rx, got));
+    }
+  });
+  std::vector<std::unique_ptr<net::Transport>> cs;
+  net::Endpoint ep;
+  for (uint64_t i = 0; i < clients; ++i) cs.push_back(net::connect(server->locator(), &ep));
+  std::vector<std::byte> req(wire::kHeaderBytes, std::byte{0});
+  Rng rng(clients);
+  auto once = [&](uint64_t) {
+    net::Transport& c = *cs[rng.below(clients)];
+    net::TxItem t{ep, req, {}};
+    while (c.tx_burst(std::span(&t, 1)) != 1) {
+    }
+    net::PacketView v;
+    while (c.rx_burst(std::span(&v, 1)) == 0) {
+    }
+    const bool ok = v.data.size() == wire::kHeaderBytes + size;
+    c.release(std::span(&v, 1));
+    return ok;
+  };
+  time_ops(n / 10 + 1, once);  // warm-up
   const Measured m = time_ops(n, once);
   stop.store(true);
   echo.join();

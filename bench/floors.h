@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
@@ -44,5 +45,10 @@ std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint6
                                        int server_cpu);
 /// n cache-line round trips with a thread on peer_cpu (> 0).
 Measured cacheline_floor(uint64_t n, int peer_cpu);
+/// The floor of many clients: `clients` endpoints of the transport `listen` names (inproc or
+/// udp), each round trip from a random one to an echo on server_cpu, with an 80-byte request and
+/// a reply of header + size bytes. What the clients' own endpoints cost as they multiply.
+Measured endpoints_floor(const std::string& listen, uint64_t clients, uint32_t size, uint64_t n,
+                         int server_cpu);
 
 }  // namespace clio::bench

@@ -8,7 +8,7 @@
 #
 # Usage (inside scripts/rxe-vm.sh, which sets CLIO_RDMA_DEV and CLIO_RDMA_GID):
 #   scripts/rxe-vm.sh -- scripts/vm-bench.sh [--build DIR] [--sizes 64,1024,4096] [--ops N] [--iters N]
-#                                            [--clio-keys KEYS]
+#                                            [--clio-keys KEYS] [--compare]
 #     --build DIR       the CMake build tree with clio-mn, rw_latency, clio-rdma-server (build-verbs)
 #     --sizes LIST      bytes per operation (64,1024,4096)
 #     --ops N           rw_latency operations per size and kind (2000: emulated VMs are slow)
@@ -16,6 +16,8 @@
 #     --clio-keys KEYS  CLib keys added to the MN's locator, e.g. rto_us=20000 (under software
 #                       emulation the VM stalls for milliseconds, longer than CLib's 1 ms lowest
 #                       retransmission timeout, and the spurious retransmissions cost latency)
+#     --compare         also run clio-compare --tiny over verbs (experiments 1 and 2, every
+#                       design) with the one-sided RDMA rows, and check that they are there
 # Needs: an RDMA device (CLIO_RDMA_DEV, default rxe0; CLIO_RDMA_GID, default: picked), perftest,
 # iproute2 (ss), and the binaries built in DIR (ninja clio-mn rw_latency clio-rdma-server).
 set -euo pipefail
@@ -25,8 +27,10 @@ sizes=64,1024,4096
 ops=2000
 iters=1000
 clio_keys=
+compare=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --compare) compare=1 ;;
     --build) build=$2; shift ;;
     --sizes) sizes=$2; shift ;;
     --ops) ops=$2; shift ;;
@@ -89,6 +93,18 @@ say "clio-rdma-server: $rc_desc"
 
 "$build/bench/rw_latency" --quick --no-floor --ops "$ops" --sizes "$sizes" --mn "$mn_loc${clio_keys:+,$clio_keys}" \
   --rdma "127.0.0.1:$rc_port,$keys" | tee "$work/rw_latency.txt"
+if [ "$compare" = 1 ]; then
+  # The comparison over verbs with the RDMA rows: clio-compare spawns its own memory nodes (one
+  # design at a time) on the same device; ours would poll the CPU it pins them to.
+  kill "${pids[0]}" 2>/dev/null || true
+  [ -x "$build/bench/clio-compare" ] || { say "$build/bench/clio-compare is missing"; exit 1; }
+  "$build/bench/clio-compare" --tiny --experiments 1,2 --anchors floor --transport "verbs:$keys,port=0" \
+    --rdma "127.0.0.1:$rc_port,$keys" --out "$work/compare" | tee "$work/compare.txt"
+  grep -q '"system":"rdma"' "$work/compare/results.jsonl" || { say "no RDMA rows in the comparison"; exit 1; }
+  for d in clio server pnic; do
+    grep -q "\"system\":\"$d\"" "$work/compare/results.jsonl" || { say "no $d rows over verbs"; exit 1; }
+  done
+fi
 # The busy-polling worker would compete with perftest for the two CPUs.
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 wait 2>/dev/null || true

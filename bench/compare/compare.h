@@ -84,6 +84,12 @@ std::vector<Step> exp_faults(const Options& o);      // 4: Fig 6
 std::vector<Step> exp_throughput(const Options& o);  // 5: Fig 8
 std::vector<Step> exp_alloc(const Options& o);       // 6: Figs 12, 13
 
+// The one-sided RDMA anchor (rdma.cc); Options::rdma names the clio-rdma-server.
+/// Throws ConfigError when the --rdma spec is malformed or this build has no verbs backend.
+void check_rdma_spec(const std::string& spec);
+void rdma_size_rows(const Options& o, uint64_t size, std::vector<bench::Row>* out);
+void rdma_clients_rows(const Options& o, uint64_t clients, std::vector<bench::Row>* out);
+
 struct Rows {
   std::vector<bench::Row> rows;  ///< every row, with "experiment" and "system" fields
 };

@@ -95,6 +95,7 @@ std::vector<std::string> systems(const Options& o, bool kv, bool floor) {
   if (kv && o.has_anchor("memcached")) s.push_back("memcached");
   if (kv && o.has_anchor("redis")) s.push_back("redis");
   if (floor && o.has_anchor("floor")) s.push_back("floor");
+  if (!o.rdma.empty()) s.push_back("rdma");
   return s;
 }
 
@@ -158,6 +159,8 @@ std::vector<Step> exp_size(const Options& o) {
                Row w = base(1, sys, "anchor", "setrange");
                out->push_back(
                    figures(w.set("size", size), timed(n, [&](uint64_t) { rc.setrange(); })));
+             } else if (sys == "rdma") {
+               rdma_size_rows(o, size, out);
              } else if (sys == "floor") {
                if (o.transport == "inproc") {
                  Row r = base(1, sys, "floor", "cacheline");
@@ -184,10 +187,25 @@ std::vector<Step> exp_clients(const Options& o) {
                  points.end());
   const uint64_t n = o.ops();
   size_t k = 0;
+  std::vector<std::string> sys2 = o.designs;
+  if (!o.rdma.empty()) sys2.push_back("rdma");  // one RC queue pair per client
+  if (o.has_anchor("floor") && (o.transport == "inproc" || o.transport == "udp"))
+    sys2.push_back("floor");  // the same number of client endpoints against a bare echo
   for (const uint64_t clients : points) {
-    for (const std::string& sys : rotated(o.designs, k++)) {
+    for (const std::string& sys : rotated(sys2, k++)) {
+      if (sys == "rdma" && clients > 1000)
+        continue;  // each QP pins a buffer; emulated RoCE is slow
       steps.push_back(
           {2, sys + " " + std::to_string(clients) + " clients", [=, &o](std::vector<Row>* out) {
+             if (sys == "rdma") return rdma_clients_rows(o, clients, out);
+             if (sys == "floor") {
+               const std::string listen = o.transport == "inproc" ? "inproc:name=floor-clients"
+                                                                  : "udp:host=127.0.0.1,port=0";
+               Row r = base(2, sys, "floor", o.transport == "inproc" ? "inproc-echo" : "udp-echo");
+               r.set("size", 64).set("clients", clients);
+               out->push_back(figures(r, bench::endpoints_floor(listen, clients, 64, n, o.mn_cpu)));
+               return;
+             }
              DesignMn mn(o, sys, {256 * kMiB, 4 * kKiB, 16384});
              bool measured = false;
              const uint64_t before = mn.memory_bytes(&measured);
@@ -211,10 +229,14 @@ std::vector<Step> exp_clients(const Options& o) {
              Row r = base(2, sys, "design", "read");
              r.set("size", 64).set("clients", clients);
              figures(r, m);
+             // Each client wrote one page: its data, not the MN's metadata for it.
+             const double per = static_cast<double>(after > before ? after - before : 0) /
+                                static_cast<double>(clients);
              r.set("mn_bytes", after)
-                 .set("mn_bytes_per_client",
-                      static_cast<double>(after > before ? after - before : 0) /
-                          static_cast<double>(clients))
+                 .set("mn_bytes_per_client", per)
+                 .set("mn_metadata_per_client", !measured    ? per
+                                                : per > 4096 ? per - 4096
+                                                             : 0.0)
                  .set("memory", measured ? "rss" : "accounted");
              out->push_back(r);
              for (auto& c : cs) check(c->close(), "close");

@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
       "spawned clio-mn to serve (raweth:..., verbs:...)")(
       "out", po::value<std::string>()->default_value(""),
       "results directory (default results/<date>-<commit>)")(
+      "rdma", po::value<std::string>()->default_value(""),
+      "HOST:PORT[,dev=NAME][,gid=N] of a clio-rdma-server: adds one-sided RDMA rows to "
+      "experiments 1 and 2 (needs a verbs device)")(
       "max-pages-log2", po::value<uint64_t>()->default_value(0),
       "experiment 3's largest point, 2^N pages of 4 KiB (0: what half of RAM holds)")(
       "log-level", po::value<std::string>()->default_value("warn"),
@@ -123,6 +126,8 @@ int main(int argc, char** argv) {
     if (o.transport != "inproc" && o.transport != "udp" &&
         o.transport.find(':') == std::string::npos)
       throw ConfigError("--transport '" + o.transport + "': expected inproc, udp or a locator");
+    o.rdma = vm["rdma"].as<std::string>();
+    if (!o.rdma.empty()) compare::check_rdma_spec(o.rdma);
     o.max_pages_log2 = vm["max-pages-log2"].as<uint64_t>();
     if (o.max_pages_log2 > 30) throw ConfigError("--max-pages-log2: at most 30");
   } catch (const ConfigError& e) {
