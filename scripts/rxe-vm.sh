@@ -101,12 +101,13 @@ ensure_host_packages() {
 # --- what goes into the image -------------------------------------------------------------------
 # rdma-core/ibverbs-*: the rxe user-space provider and the ibv_* tools; iproute2: `rdma link add`;
 # perftest: ib_read_lat/ib_write_lat. Then what the project's binaries link dynamically (ldd of
-# build/mn/clio-mn and the gtest binaries: boost program_options, libstdc++; gtest is static).
+# build/mn/clio-mn and the gtest binaries: boost program_options, libstdc++; gtest is static;
+# bench/clio-compare also links the memcached and Redis client libraries).
 # cmake gives ctest, for `ctest -L hw` inside. With its libraries (libicu alone is 36 MB) it is
 # 63 of the image's 154 MB unpacked, so about 40% of the unpacking at boot: 3-5 s under software
 # emulation. Worth it to run the test suite by label; drop it here if boot time matters more.
 guest_packages=(rdma-core ibverbs-providers ibverbs-utils iproute2 kmod perftest procps
-  libboost-program-options1.74.0 libstdc++6 cmake)
+  libboost-program-options1.74.0 libstdc++6 libmemcached11 libhiredis0.14 cmake)
 # Kernel modules, resolved with their dependencies by modprobe against the unpacked kernel.
 # rdma_rxe computes its ICRC through the crypto API ("crc32"), which is a separate module: without
 # it `rdma link add` fails with "failed to add". 9p over virtio-pci carries the shared folder.
