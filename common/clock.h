@@ -60,6 +60,8 @@ class IdlePoll {
   /// The clock as idle() last read it (it reads on the first idle round after busy(), then
   /// every 64th): a free, slightly old clock for whoever polls with it. 0 before any read.
   uint64_t last_ns() const { return last_ns_; }
+  /// True once this idle stretch has lasted kSpinNs: the poller now yields its CPU.
+  bool yielding() const { return yielding_; }
 
  private:
   uint64_t idle_since_ = 0;

@@ -94,6 +94,7 @@ void MnServer::run(WorkerState& w) {
   if (w.cpu >= 0) pin_to_cpu(w.cpu);
   net::PacketView rx[kServerBurst];
   IdlePoll poll;
+  bool topped_up = false;  // once per quiet stretch (see Worker::top_up_when_idle)
   w.refresh_coarse();
   while (!stop_.load(std::memory_order_acquire)) {
     const size_t n = w.transport->rx_burst(rx);
@@ -102,6 +103,7 @@ void MnServer::run(WorkerState& w) {
       serve(w, std::span(rx, n));
       w.transport->release(std::span(rx, n));
       poll.busy();
+      topped_up = false;
     }
     if (w.pending_count != 0) finish_controls(w);
     if (n == 0) {
@@ -109,6 +111,10 @@ void MnServer::run(WorkerState& w) {
       w.transport->wait(w.pending_count != 0 ? 20'000 : cfg_.idle_wait_ns);
       poll.idle();
       if (poll.last_ns() > w.coarse_ns) w.coarse_ns = poll.last_ns();
+      if (!topped_up && poll.yielding()) {
+        w.worker->top_up_when_idle();
+        topped_up = true;
+      }
     }
   }
 }

@@ -58,6 +58,10 @@ class Worker {
   void enter();
   /// Ends the batch: from here the slow path may reclaim what this worker might have used.
   void leave();
+  /// Called once the worker's network has been quiet for a while: asks the slow path to top up
+  /// this worker's free-page ring now, if it is not full, so that the refill's CPU time falls in
+  /// the gap rather than in the next burst of faults (where the low-water doorbell would ring).
+  void top_up_when_idle();
 
   class Batch {
    public:

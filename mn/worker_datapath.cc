@@ -8,6 +8,11 @@
 
 namespace clio::mn {
 
+void Worker::top_up_when_idle() {
+  if (mn_.lazy_ != nullptr || mn_.pool_exhausted_.load(std::memory_order_relaxed)) return;
+  if (slot_.free_pages.size_approx() < slot_.free_pages.capacity()) mn_.doorbell_.ring();
+}
+
 Status Worker::fault(Pte* p, uint64_t* word) {
   uint64_t w = *word;
   // A lost race costs one retry; more than a few means protect() keeps flipping the word.

@@ -67,6 +67,39 @@ TEST(EndToEndInProcTest, CleanFabricNeedsNoRetransmission) {
   EXPECT_EQ(c->counters().stray, 0u);
 }
 
+// A few faults leave the free-page ring above its low water, so no doorbell rings for them;
+// the worker asks for the top-up itself once its network goes quiet (Worker::top_up_when_idle),
+// and the slow path, which otherwise looks only every 100 ms, refills the ring in that gap
+// rather than during the next burst of faults.
+TEST(EndToEndInProcTest, QuietWorkerHasItsFreePageRingToppedUp) {
+  mn::MnConfig mc = small_mn();
+  mc.free_ring_depth = 64;
+  mn::MemoryNode node(mc);
+  mn::ServerConfig sc;
+  sc.listen = "inproc:name=e2e-topup";
+  mn::MnServer server(node, sc);
+  std::unique_ptr<Client> c;
+  ASSERT_EQ(Client::open(server.locator() + ",keepalive_ms=0", &c), 0);  // no control traffic
+  uint64_t va;
+  ASSERT_EQ(c->ralloc(16 * 4096, &va), 0);
+  const uint64_t one = 1;
+  ASSERT_EQ(c->rwrite(va, &one, 8), 0);  // the worker's first fault; the ralloc is long done
+  uint64_t full = 0;
+  for (const uint64_t until = now_ns() + 5'000'000'000ull; now_ns() < until;) {
+    full = node.stats().pages_queued;  // settles once the slow path's pass after ralloc ends
+    if (full == 64) break;
+  }
+  ASSERT_EQ(full, 64u);
+  // 8 faults: the ring stays above its low water of 32, so only the idle top-up refills it.
+  for (uint64_t p = 1; p <= 8; ++p) ASSERT_EQ(c->rwrite(va + p * 4096, &one, 8), 0);
+  const uint64_t t0 = now_ns();
+  uint64_t queued = 0;
+  while (now_ns() - t0 < 40'000'000 && (queued = node.stats().pages_queued) != 64) {
+  }
+  EXPECT_EQ(queued, 64u) << "the ring was not topped up within 40 ms of the worker going quiet";
+  EXPECT_EQ(node.stats().fast.faults, 9u);
+}
+
 TEST(EndToEndInProcTest, ErrorsReachTheCaller) {
   mn::MemoryNode node(small_mn());
   mn::ServerConfig sc;
