@@ -49,6 +49,16 @@ class LazyTable {
   virtual size_t bytes() const = 0;
 };
 
+/// find() once for every table whose inline lookup(pid, vpn, &word) the hot path calls directly.
+template <class Table>
+class LazyTableOf : public LazyTable {
+ public:
+  uint64_t find(uint32_t pid, uint64_t vpn) const final {
+    uint64_t w = 0;
+    return static_cast<const Table*>(this)->lookup(pid, vpn, &w) ? w : 0;
+  }
+};
+
 /// Bump allocator over 64 MiB huge-page-advised chunks; frees everything at destruction.
 class Arena {
  public:
@@ -62,7 +72,7 @@ class Arena {
   size_t used_total_ = 0;
 };
 
-class RadixPageTable final : public LazyTable {
+class RadixPageTable final : public LazyTableOf<RadixPageTable> {
  public:
   /// A table for `max_pids` address spaces and VPNs of (48 - page_shift) bits, cut into 4
   /// levels as evenly as possible (9/9/9/9 bits at 4 KiB pages, as x86-64).
@@ -81,10 +91,6 @@ class RadixPageTable final : public LazyTable {
         std::atomic_ref(const_cast<uint64_t&>(node[index(vpn, 3)])).load(std::memory_order_acquire);
     *word = w;
     return w != 0;
-  }
-  uint64_t find(uint32_t pid, uint64_t vpn) const override {
-    uint64_t w = 0;
-    return lookup(pid, vpn, &w) ? w : 0;
   }
   void map(uint32_t pid, uint64_t vpn, uint64_t word) override;
   uint64_t unmap(uint32_t pid, uint64_t vpn) override;
@@ -113,7 +119,7 @@ class RadixPageTable final : public LazyTable {
   Arena arena_;
 };
 
-class ChainedPageTable final : public LazyTable {
+class ChainedPageTable final : public LazyTableOf<ChainedPageTable> {
  public:
   /// `heads` chain heads (load factor = entries / heads).
   explicit ChainedPageTable(uint64_t heads);
@@ -130,10 +136,6 @@ class ChainedPageTable final : public LazyTable {
       }
     }
     return false;
-  }
-  uint64_t find(uint32_t pid, uint64_t vpn) const override {
-    uint64_t w = 0;
-    return lookup(pid, vpn, &w) ? w : 0;
   }
   void map(uint32_t pid, uint64_t vpn, uint64_t word) override;
   uint64_t unmap(uint32_t pid, uint64_t vpn) override;

@@ -179,8 +179,19 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       continue;
     }
     bump(c.requests[h.opcode & 31]);
+    // The sender's endpoint hash, computed at most once per packet and only when needed (clio's
+    // reads never need it).
+    uint64_t from_hash = 0;
+    bool hashed = false;
+    auto sender = [&] {
+      if (!hashed) {
+        from_hash = net::EndpointHash{}(p.from);
+        hashed = true;
+      }
+      return from_hash;
+    };
     if (w.sessions != nullptr) [[unlikely]]  // server and pnic: the client's session
-      w.sessions->touch(p.from, net::EndpointHash{}(p.from), h, p.data);
+      w.sessions->touch(p.from, sender(), h, p.data);
     const auto op = static_cast<Opcode>(h.opcode);
     if (!wire::is_data_opcode(op)) {
       serve_control(w, p, h, crc, &ntx);
@@ -219,8 +230,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       // Never recorded. Only this request's own record (same digest, hence same key) may
       // answer it: the address space may have gone since it ran.
       const DedupEntry* own = w.dedup.find(h.session, h.seq);
-      if (own != nullptr && own->digest == digest_of(h, crc) &&
-          own->sender == net::EndpointHash{}(p.from)) {
+      if (own != nullptr && own->digest == digest_of(h, crc) && own->sender == sender()) {
         r = reply_header(h, Status::kOk);
         apply(r, *own);
         bump(c.dedup_hits);
@@ -230,7 +240,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       }
     } else {
       // Writes and atomics change memory: each runs at most once (see mn/dedup.h).
-      const uint64_t from_hash = net::EndpointHash{}(p.from);
+      (void)sender();  // sets from_hash for the record checks below
       const uint64_t digest = digest_of(h, crc);
       const uint64_t now = w.clock_ms();
       const DedupEntry* seen = w.dedup.find(h.session, h.seq);
