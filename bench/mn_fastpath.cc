@@ -33,10 +33,14 @@ enum class Op { kRead, kWrite, kCas, kFaa };
 
 const char* op_name(Op op) {
   switch (op) {
-    case Op::kRead: return "read";
-    case Op::kWrite: return "write";
-    case Op::kCas: return "cas";
-    case Op::kFaa: return "faa";
+    case Op::kRead:
+      return "read";
+    case Op::kWrite:
+      return "write";
+    case Op::kCas:
+      return "cas";
+    case Op::kFaa:
+      return "faa";
   }
   return "?";
 }
@@ -58,10 +62,14 @@ struct Bench {
     const Target t{pid, key, va};
     uint64_t old;
     switch (op) {
-      case Op::kRead: return w.read(t, std::span(buf.data(), size));
-      case Op::kWrite: return w.write(t, std::span(buf.data(), size));
-      case Op::kCas: return w.cas(t, 0, 0, &old);
-      case Op::kFaa: return w.faa(t, 1, &old);
+      case Op::kRead:
+        return w.read(t, std::span(buf.data(), size));
+      case Op::kWrite:
+        return w.write(t, std::span(buf.data(), size));
+      case Op::kCas:
+        return w.cas(t, 0, 0, &old);
+      case Op::kFaa:
+        return w.faa(t, 1, &old);
     }
     return Status::kBadArgument;
   }
@@ -117,13 +125,12 @@ int main(int argc, char** argv) {
   bool quick = false;
   uint64_t ops = 0;
   uint64_t seed = 1;
-  opts.add_options()("help,h", "show this help")(
-      "quick", po::bool_switch(&quick), "reduced run (under 30 s)")(
+  opts.add_options()("help,h", "show this help")("quick", po::bool_switch(&quick),
+                                                 "reduced run (under 30 s)")(
       "ops", po::value(&ops), "operations per configuration (default 2M, 300k with --quick)")(
       "seed", po::value(&seed)->default_value(1), "random seed");
   po::variables_map vm;
-  if (int rc = bench::parse_options("mn_fastpath", argc, argv, opts, &vm); rc >= 0)
-    return rc;
+  if (int rc = bench::parse_options("mn_fastpath", argc, argv, opts, &vm); rc >= 0) return rc;
   if (ops == 0) ops = quick ? 300'000 : 2'000'000;
   set_log_level(LogLevel::kWarn);
 
@@ -149,8 +156,10 @@ int main(int argc, char** argv) {
   // Back every warm page (untimed): faults in bursts the rings can serve.
   for (uint64_t p = 0; p < warm_pages; ++p) {
     Status s;
-    while ((s = [&] { Worker::Batch g(*worker); return b.run(Op::kWrite, warm_va + p * kPage, 8); }()) ==
-           Status::kRetryLater)
+    while ((s = [&] {
+             Worker::Batch g(*worker);
+             return b.run(Op::kWrite, warm_va + p * kPage, 8);
+           }()) == Status::kRetryLater)
       mn.refill_now();
     if (s != Status::kOk) {
       std::fprintf(stderr, "mn_fastpath: warm-up write failed: %s\n", status_message(s));
@@ -178,8 +187,8 @@ int main(int argc, char** argv) {
     Op op;
     uint32_t size;
   };
-  const Case cases[] = {{Op::kRead, 64}, {Op::kWrite, 64}, {Op::kRead, 4096}, {Op::kWrite, 4096},
-                        {Op::kCas, 8},   {Op::kFaa, 8}};
+  const Case cases[] = {{Op::kRead, 64},    {Op::kWrite, 64}, {Op::kRead, 4096},
+                        {Op::kWrite, 4096}, {Op::kCas, 8},    {Op::kFaa, 8}};
   for (const Case& c : cases) {
     for (const Mix& m : mixes) {
       if ((c.op == Op::kCas || c.op == Op::kFaa) && m.hot_share < 1.0) continue;
@@ -196,8 +205,12 @@ int main(int argc, char** argv) {
       const double hits = static_cast<double>(after.tlb_hits - before.tlb_hits);
       const double all = hits + static_cast<double>(after.tlb_misses - before.tlb_misses);
       bench::Row row;
-      row.set("op", op_name(c.op)).set("size", uint64_t{c.size}).set("access", m.name)
-          .set("tlb_hit_rate", all > 0 ? hits / all : 0.0).latency(ns).set("ops_per_s", ops_per_s)
+      row.set("op", op_name(c.op))
+          .set("size", uint64_t{c.size})
+          .set("access", m.name)
+          .set("tlb_hit_rate", all > 0 ? hits / all : 0.0)
+          .latency(ns)
+          .set("ops_per_s", ops_per_s)
           .set("timer_ns", timer.percentile(0.5));
       report.add(std::move(row));
     }
@@ -243,12 +256,20 @@ int main(int argc, char** argv) {
       return 1;
     }
     bench::Row again;
-    again.set("op", "write").set("size", 64).set("access", "same-pages-again").set("tlb_hit_rate", 0.0)
-        .latency(again_ns).set("timer_ns", timer.percentile(0.5));
+    again.set("op", "write")
+        .set("size", 64)
+        .set("access", "same-pages-again")
+        .set("tlb_hit_rate", 0.0)
+        .latency(again_ns)
+        .set("timer_ns", timer.percentile(0.5));
     bench::Row row;
-    row.set("op", "write").set("size", 64).set("access", "first-touch-fault").set("tlb_hit_rate", 0.0)
+    row.set("op", "write")
+        .set("size", 64)
+        .set("access", "first-touch-fault")
+        .set("tlb_hit_rate", 0.0)
         .latency(fault_ns)
-        .set("ops_per_s", static_cast<double>(fault_pages) * 1e9 / static_cast<double>(faults_timed_ns))
+        .set("ops_per_s",
+             static_cast<double>(fault_pages) * 1e9 / static_cast<double>(faults_timed_ns))
         .set("timer_ns", timer.percentile(0.5))
         .set("fault_adds_ns", static_cast<double>(fault_ns.percentile(0.5)) -
                                   static_cast<double>(again_ns.percentile(0.5)))

@@ -14,7 +14,6 @@
 // timed alone (rdtscp ... lfence around it; the timer's own cost is reported as timer_ns and
 // included in the percentiles); throughput is measured separately, without per-lookup timing.
 #include <boost/program_options.hpp>
-
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -71,8 +70,8 @@ Layout place(const Scenario& s, Rng& rng) {
         // Overlap with the address space's other allocations is left to chance in (b): with
         // 32 ranges in 2^32 pages it does not happen in practice, and a table lookup would not
         // care anyway.
-        const uint64_t base = (s.dense && attempt == 0) ? next
-                                                        : vpn_base + rng.below(vpn_span - s.pages_per_alloc);
+        const uint64_t base =
+            (s.dense && attempt == 0) ? next : vpn_base + rng.below(vpn_span - s.pages_per_alloc);
         got.clear();
         bool ok = true;
         for (uint64_t i = 0; i < s.pages_per_alloc && ok; ++i) {
@@ -112,7 +111,8 @@ template <typename F>
 Measured measure(const std::vector<Lookup>& lookups, F&& translate, const bench::TickToNs& to_ns) {
   Measured m{};
   uint64_t sum = 0;
-  for (size_t i = 0; i < std::min<size_t>(lookups.size(), 20000); ++i) sum += translate(lookups[i]);  // warm-up
+  for (size_t i = 0; i < std::min<size_t>(lookups.size(), 20000); ++i)
+    sum += translate(lookups[i]);  // warm-up
   for (const Lookup& l : lookups) {
     const uint64_t t0 = Tsc::now();
     const uint64_t w = translate(l);
@@ -136,12 +136,13 @@ int main(int argc, char** argv) {
   uint64_t lookups_n = 0;
   uint64_t seed = 1;
   opts.add_options()("help,h", "show this help")(
-      "quick", po::bool_switch(&quick), "reduced run (under 30 s): fewer lookups, 256 KiB pages in (b)")(
-      "lookups", po::value(&lookups_n), "random lookups per table and scenario (default 2M, 500k quick)")(
+      "quick", po::bool_switch(&quick),
+      "reduced run (under 30 s): fewer lookups, 256 KiB pages in (b)")(
+      "lookups", po::value(&lookups_n),
+      "random lookups per table and scenario (default 2M, 500k quick)")(
       "seed", po::value(&seed)->default_value(1), "random seed");
   po::variables_map vm;
-  if (int rc = bench::parse_options("pt_lookup", argc, argv, opts, &vm); rc >= 0)
-    return rc;
+  if (int rc = bench::parse_options("pt_lookup", argc, argv, opts, &vm); rc >= 0) return rc;
   if (lookups_n == 0) lookups_n = quick ? 500'000 : 2'000'000;
 
   // (b): 2^40 bytes / page / (10,000 x 32) pages per allocation, rounded up.
@@ -169,7 +170,8 @@ int main(int argc, char** argv) {
     const uint64_t per_pid = uint64_t{s.allocs_per_pid} * s.pages_per_alloc;
     const uint64_t total = uint64_t{s.pids} * per_pid;
     std::printf("scenario %s: %u address spaces x %u allocations x %llu pages of %s = %s mapped\n",
-                s.name, s.pids, s.allocs_per_pid, static_cast<unsigned long long>(s.pages_per_alloc),
+                s.name, s.pids, s.allocs_per_pid,
+                static_cast<unsigned long long>(s.pages_per_alloc),
                 format_size(uint64_t{1} << s.page_shift).c_str(),
                 format_size(total << s.page_shift).c_str());
     std::fflush(stdout);
@@ -193,20 +195,29 @@ int main(int argc, char** argv) {
     }
 
     const PageTable& pt = *layout.table;
-    Measured mh = measure(lookups, [&](const Lookup& l) {
-      const Pte* p = pt.find(Pte::make_tag(l.pid, l.vpn));
-      return p ? p->load_word() : 0;
-    }, to_ns);
-    Measured mr = measure(lookups, [&](const Lookup& l) {
-      uint64_t w = 0;
-      radix.lookup(l.pid, l.vpn, &w);
-      return w;
-    }, to_ns);
-    Measured mc = measure(lookups, [&](const Lookup& l) {
-      uint64_t w = 0;
-      chained.lookup(l.pid, l.vpn, &w);
-      return w;
-    }, to_ns);
+    Measured mh = measure(
+        lookups,
+        [&](const Lookup& l) {
+          const Pte* p = pt.find(Pte::make_tag(l.pid, l.vpn));
+          return p ? p->load_word() : 0;
+        },
+        to_ns);
+    Measured mr = measure(
+        lookups,
+        [&](const Lookup& l) {
+          uint64_t w = 0;
+          radix.lookup(l.pid, l.vpn, &w);
+          return w;
+        },
+        to_ns);
+    Measured mc = measure(
+        lookups,
+        [&](const Lookup& l) {
+          uint64_t w = 0;
+          chained.lookup(l.pid, l.vpn, &w);
+          return w;
+        },
+        to_ns);
     // The three must agree on every translation: compare the sums of the words they returned.
     if (mh.checksum != mr.checksum || mh.checksum != mc.checksum) {
       std::fprintf(stderr, "pt_lookup: the tables disagree on some translation\n");
@@ -218,9 +229,14 @@ int main(int argc, char** argv) {
     };
     auto row = [&](const char* table, const Measured& m, size_t bytes) {
       bench::Row r;
-      r.set("scenario", s.name).set("table", table).set("pids", uint64_t{s.pids})
-          .set("page_bytes", uint64_t{1} << s.page_shift).set("mapped_bytes", total << s.page_shift)
-          .set("table_bytes", static_cast<uint64_t>(bytes)).latency(m.ns).set("ops_per_s", m.ops_per_s)
+      r.set("scenario", s.name)
+          .set("table", table)
+          .set("pids", uint64_t{s.pids})
+          .set("page_bytes", uint64_t{1} << s.page_shift)
+          .set("mapped_bytes", total << s.page_shift)
+          .set("table_bytes", static_cast<uint64_t>(bytes))
+          .latency(m.ns)
+          .set("ops_per_s", m.ops_per_s)
           .set("timer_ns", timer.percentile(0.5));
       return r;
     };

@@ -84,7 +84,8 @@ void Report::print() const {
     for (size_t c = 0; c < cols.size(); ++c) width[c] = std::max(width[c], cell(r, cols[c]).size());
 
   std::printf("\n%s\n", bench_.c_str());
-  for (size_t c = 0; c < cols.size(); ++c) std::printf("%s%*s", c ? "  " : "", static_cast<int>(width[c]), cols[c].c_str());
+  for (size_t c = 0; c < cols.size(); ++c)
+    std::printf("%s%*s", c ? "  " : "", static_cast<int>(width[c]), cols[c].c_str());
   std::printf("\n");
   for (const Row& r : rows_) {
     for (size_t c = 0; c < cols.size(); ++c)

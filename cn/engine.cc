@@ -44,19 +44,19 @@ struct ThreadCtx::Packet {
   uint64_t id = 0;
   uint64_t first_ns = 0, sent_ns = 0, rto_ns = 0, retry_at_ns = 0, deadline_ns = 0;
   uint32_t op = 0;
-  uint32_t index = 0;       ///< its own place in packets_
+  uint32_t index = 0;                             ///< its own place in packets_
   uint32_t prev = UINT32_MAX, next = UINT32_MAX;  ///< program-order list of tracked packets
   uint32_t flight_pos = 0;                        ///< index in in_flight_ while there
   uint32_t reply_bytes = 0;                       ///< counted against the incast cap
   uint16_t mn = 0;
-  uint16_t attempts = 0;    ///< transmissions so far (saturating)
+  uint16_t attempts = 0;  ///< transmissions so far (saturating)
   State state = kFree;
   bool write = false;
   bool full_fence = false;  ///< control operations: ordered against everything
   bool busy_only = true;    ///< every answer so far said "retry later"
   bool retransmitted = false;
-  bool counted = false;     ///< reply_bytes are in the incast counter
-  bool held = false;        ///< counted once in held_back
+  bool counted = false;  ///< reply_bytes are in the incast counter
+  bool held = false;     ///< counted once in held_back
 };
 
 struct ThreadCtx::Op {
@@ -127,7 +127,8 @@ void ThreadCtx::grow_packets() {
 ThreadCtx::~ThreadCtx() {
   // Give back what this thread still had counted against the process-wide incast cap.
   for (uint32_t i = 0; i < packets_.size(); ++i)
-    if (const Packet& p = packets_[i]; p.counted) Incast::outstanding().fetch_sub(p.reply_bytes, std::memory_order_relaxed);
+    if (const Packet& p = packets_[i]; p.counted)
+      Incast::outstanding().fetch_sub(p.reply_bytes, std::memory_order_relaxed);
 }
 
 // --- Handles ------------------------------------------------------------------------------
@@ -139,7 +140,8 @@ uint64_t ThreadCtx::handle_of(uint32_t op) const {
 bool ThreadCtx::op_of(uint64_t handle, uint32_t* op) const {
   if ((handle >> 48) != static_cast<uint64_t>(id_ + 1)) return false;
   const uint32_t i = handle & 0xFFFF;
-  if (i >= ops_.size() || !ops_[i].live || ops_[i].gen != ((handle >> 16) & 0xFFFFFFFF)) return false;
+  if (i >= ops_.size() || !ops_[i].live || ops_[i].gen != ((handle >> 16) & 0xFFFFFFFF))
+    return false;
   *op = i;
   return true;
 }
@@ -233,7 +235,8 @@ int ThreadCtx::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint
   return static_cast<int>(i);
 }
 
-int ThreadCtx::read_write(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len) {
+int ThreadCtx::read_write(bool write, uint64_t addr, std::byte* in, const std::byte* out,
+                          size_t len) {
   const size_t mn = addr >> kMnShift;
   if (mn >= c_.mns.size()) return -EFAULT;
   const uint64_t va = addr & kVaMask;
@@ -309,7 +312,8 @@ bool ThreadCtx::blocked(const Packet& p) const {
     for (uint32_t i = head_; i != UINT32_MAX && packets_[i].seq < p.seq; i = packets_[i].next)
       if (packets_[i].full_fence) return true;
   }
-  if (!c_.ordering || !index_.may_conflict(p.lo, p.hi, p.write, /*self_tracked=*/true)) return false;
+  if (!c_.ordering || !index_.may_conflict(p.lo, p.hi, p.write, /*self_tracked=*/true))
+    return false;
   for (uint32_t i : in_flight_) {
     const Packet& q = packets_[i];
     if (ranges_conflict(p.lo, p.hi, p.write, q.lo, q.hi, q.write)) return true;
@@ -408,7 +412,8 @@ void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
     p.hdr.attempt = static_cast<uint16_t>(p.attempts - 1);
     // Measured from the request's issue, which is no later than its first transmission: an age
     // may be over-stated (the MN then refuses sooner), never under-stated.
-    p.hdr.age_ms = static_cast<uint32_t>(std::min<uint64_t>((now - p.first_ns) / 1'000'000, UINT32_MAX));
+    p.hdr.age_ms =
+        static_cast<uint32_t>(std::min<uint64_t>((now - p.first_ns) / 1'000'000, UINT32_MAX));
     p.rto_ns = std::min(p.rto_ns * 2, c_.options.max_rto_us * 1000);
     p.retransmitted = true;
     ++counters_.retransmissions;
@@ -501,8 +506,9 @@ bool ThreadCtx::receive(size_t mn, const net::PacketView& pv, uint64_t now) {
   }
   if (s == Status::kRetryLater) {  // not executed; back off and try again
     ++counters_.busy;
-    retry_later(p, now, std::min<uint64_t>(50'000ull << std::min<uint32_t>(p.attempts, 10),
-                                           c_.options.max_rto_us * 1000));
+    retry_later(p, now,
+                std::min<uint64_t>(50'000ull << std::min<uint32_t>(p.attempts, 10),
+                                   c_.options.max_rto_us * 1000));
     return false;
   }
   if (s == Status::kStale) ++counters_.stale;
@@ -549,8 +555,14 @@ void ThreadCtx::finish(Packet& p, int err) {
     index_.remove(p.lo, p.hi, p.write);
   }
   // Unlink from program order.
-  if (p.prev != UINT32_MAX) packets_[p.prev].next = p.next; else head_ = p.next;
-  if (p.next != UINT32_MAX) packets_[p.next].prev = p.prev; else tail_ = p.prev;
+  if (p.prev != UINT32_MAX)
+    packets_[p.prev].next = p.next;
+  else
+    head_ = p.next;
+  if (p.next != UINT32_MAX)
+    packets_[p.next].prev = p.prev;
+  else
+    tail_ = p.prev;
   Op& o = ops_[p.op];
   if (err != 0 && p.seq < o.err_seq) {
     o.err_seq = p.seq;
@@ -617,7 +629,7 @@ bool ThreadCtx::progress(uint64_t now) {
     for (size_t k = 0; k < got; ++k) any |= receive(m, rx[k], now);
     path.transport->release(std::span(rx, got));
   }
-  timers(now);  // returns at once until the earliest timer is due
+  timers(now);         // returns at once until the earliest timer is due
   if (any) pump(now);  // completions may have let held requests go
   flush();
   return any;

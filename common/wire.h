@@ -88,27 +88,27 @@ inline constexpr uint8_t kFlagFixedVa = 1u << 2;   ///< kRalloc: place the alloc
 inline constexpr uint32_t kHorizonUnbounded = UINT32_MAX;
 
 struct Header {
-  uint16_t magic;      ///< [0,2)   kMagic
-  uint8_t version;     ///< [2,3)   kVersion
-  uint8_t opcode;      ///< [3,4)   Opcode
-  uint8_t flags;       ///< [4,5)   kFlag* bits
-  uint8_t status;      ///< [5,6)   Status; 0 in requests
-  uint16_t attempt;    ///< [6,8)   0 on a request's first transmission, n on its n-th resend
-                       ///<         (saturating); echoed in the reply
-  uint32_t pid;        ///< [8,12)  remote address space, assigned by the MN (0: none)
-  uint32_t length;     ///< [12,16) bytes accessed (see the opcode table above)
-  uint64_t session;    ///< [16,24) the sender's incarnation, random, never 0; echoed
-  uint64_t seq;        ///< [24,32) the request's number in its session, never 0; echoed
-  uint64_t va;         ///< [32,40) virtual address in the address space
-  uint64_t key;        ///< [40,48) the address space's secret key (read-write or read-only)
-  uint64_t arg0;       ///< [48,56) opcode argument / result (see above)
-  uint64_t arg1;       ///< [56,64) opcode argument (see above)
-  uint64_t token;      ///< [64,72) address token: requests carry the last one the MN handed
-                       ///<         out (0: none); kRasCreate and kUnproven replies carry one
-  uint32_t age_ms;     ///< [72,76) requests: ms since the request's first transmission (the
-                       ///<         client's clock; 0 on the first). Replies: the MN's record
-                       ///<         horizon for the address space (kHorizonUnbounded: complete)
-  uint32_t checksum;   ///< [76,80) checksum() of bytes [0,76) and the payload
+  uint16_t magic;     ///< [0,2)   kMagic
+  uint8_t version;    ///< [2,3)   kVersion
+  uint8_t opcode;     ///< [3,4)   Opcode
+  uint8_t flags;      ///< [4,5)   kFlag* bits
+  uint8_t status;     ///< [5,6)   Status; 0 in requests
+  uint16_t attempt;   ///< [6,8)   0 on a request's first transmission, n on its n-th resend
+                      ///<         (saturating); echoed in the reply
+  uint32_t pid;       ///< [8,12)  remote address space, assigned by the MN (0: none)
+  uint32_t length;    ///< [12,16) bytes accessed (see the opcode table above)
+  uint64_t session;   ///< [16,24) the sender's incarnation, random, never 0; echoed
+  uint64_t seq;       ///< [24,32) the request's number in its session, never 0; echoed
+  uint64_t va;        ///< [32,40) virtual address in the address space
+  uint64_t key;       ///< [40,48) the address space's secret key (read-write or read-only)
+  uint64_t arg0;      ///< [48,56) opcode argument / result (see above)
+  uint64_t arg1;      ///< [56,64) opcode argument (see above)
+  uint64_t token;     ///< [64,72) address token: requests carry the last one the MN handed
+                      ///<         out (0: none); kRasCreate and kUnproven replies carry one
+  uint32_t age_ms;    ///< [72,76) requests: ms since the request's first transmission (the
+                      ///<         client's clock; 0 on the first). Replies: the MN's record
+                      ///<         horizon for the address space (kHorizonUnbounded: complete)
+  uint32_t checksum;  ///< [76,80) checksum() of bytes [0,76) and the payload
 };
 
 inline constexpr size_t kHeaderBytes = 80;
@@ -165,7 +165,9 @@ constexpr Header reply_header(const Header& req, Status s) {
 }
 
 /// Sets h.checksum for this header and payload.
-inline void seal(Header& h, std::span<const std::byte> payload) { h.checksum = checksum(h, payload); }
+inline void seal(Header& h, std::span<const std::byte> payload) {
+  h.checksum = checksum(h, payload);
+}
 
 /// Checks any byte string as a packet; never reads outside `pkt`. Returns kOk when it is a
 /// well-formed request or reply (magic, version, checksum, opcode, reserved fields, flags, and

@@ -34,18 +34,18 @@
 namespace clio::mn {
 
 // --- Layout (compile time) ------------------------------------------------------------------
-inline constexpr int kVaBits = 48;                              ///< VAs are below 2^48
+inline constexpr int kVaBits = 48;  ///< VAs are below 2^48
 inline constexpr uint64_t kVaLimit = uint64_t{1} << kVaBits;
-inline constexpr uint64_t kVaBase = uint64_t{1} << 32;          ///< lowest VA ralloc hands out
-inline constexpr int kMinPageShift = 12;                        ///< 4 KiB
-inline constexpr int kMaxPageShift = 30;                        ///< 1 GiB
-inline constexpr int kVpnBits = kVaBits - kMinPageShift;        ///< 36: widest VPN
+inline constexpr uint64_t kVaBase = uint64_t{1} << 32;    ///< lowest VA ralloc hands out
+inline constexpr int kMinPageShift = 12;                  ///< 4 KiB
+inline constexpr int kMaxPageShift = 30;                  ///< 1 GiB
+inline constexpr int kVpnBits = kVaBits - kMinPageShift;  ///< 36: widest VPN
 inline constexpr int kPidBits = 27;
 inline constexpr uint32_t kMaxPid = (uint32_t{1} << kPidBits) - 1;
-inline constexpr int kPpnBits = 40;                             ///< up to 2^40 physical pages
-inline constexpr int kPtesPerBucket = 8;                        ///< 8 x 16 B = two cache lines
+inline constexpr int kPpnBits = 40;       ///< up to 2^40 physical pages
+inline constexpr int kPtesPerBucket = 8;  ///< 8 x 16 B = two cache lines
 inline constexpr int kTlbSets = 256;
-inline constexpr int kTlbWays = 4;                              ///< 1024 translations per worker
+inline constexpr int kTlbWays = 4;  ///< 1024 translations per worker
 static_assert(kPidBits + kVpnBits + 1 == 64, "tag = pending bit | pid | vpn fills 64 bits");
 static_assert(kVaBase % (uint64_t{1} << kMaxPageShift) == 0, "kVaBase aligned for every page size");
 

@@ -122,8 +122,8 @@ Status MemoryNode::destroy_ras(uint32_t pid, uint64_t key_rw) {
   return call(req).status;
 }
 
-Status MemoryNode::ralloc(uint32_t pid, uint64_t key_rw, uint64_t size, uint8_t flags,
-                          uint64_t* va, uint64_t fixed_va) {
+Status MemoryNode::ralloc(uint32_t pid, uint64_t key_rw, uint64_t size, uint8_t flags, uint64_t* va,
+                          uint64_t fixed_va) {
   ControlRequest req{};
   req.op = wire::Opcode::kRalloc;
   req.pid = pid;

@@ -48,24 +48,24 @@ struct MnStats {
   uint64_t pool_bytes = 0;
   uint64_t page_bytes = 0;
   uint64_t pages_total = 0;
-  uint64_t pages_free = 0;       ///< not assigned and not queued in a ring
-  uint64_t pages_queued = 0;     ///< pre-zeroed, waiting in workers' free-page rings
-  uint64_t pages_mapped = 0;     ///< backing a valid PTE
+  uint64_t pages_free = 0;    ///< not assigned and not queued in a ring
+  uint64_t pages_queued = 0;  ///< pre-zeroed, waiting in workers' free-page rings
+  uint64_t pages_mapped = 0;  ///< backing a valid PTE
   uint64_t pt_slots = 0;
-  uint64_t pt_slots_used = 0;    ///< reserved for allocated pages (or retiring)
+  uint64_t pt_slots_used = 0;  ///< reserved for allocated pages (or retiring)
   uint64_t pt_bytes = 0;
-  double pt_share = 0;           ///< pt_bytes / pool_bytes
+  double pt_share = 0;  ///< pt_bytes / pool_bytes
   uint64_t ras_live = 0;
   uint64_t workers = 0;
   uint64_t rallocs = 0;
-  uint64_t ralloc_retries = 0;   ///< candidate ranges refused because a bucket was full
+  uint64_t ralloc_retries = 0;  ///< candidate ranges refused because a bucket was full
   uint64_t ralloc_failures = 0;
   uint64_t ralloc_steps = 0;    ///< times a ralloc gave way to other work before it finished
   uint64_t quota_refusals = 0;  ///< rallocs refused for an address space's quota
   uint64_t ras_expired = 0;     ///< address spaces destroyed because their lease ran out
   uint64_t rfrees = 0;
   uint64_t grace_periods = 0;
-  WorkerCounters fast;           ///< summed over every worker that ever ran
+  WorkerCounters fast;  ///< summed over every worker that ever ran
 };
 
 class MemoryNode {
@@ -269,7 +269,7 @@ class MemoryNode {
   std::unordered_map<uint32_t, Ras> ras_;
   std::deque<uint32_t> free_pids_;
   uint32_t next_pid_ = 1;
-  std::vector<uint64_t> free_pages_;   ///< zero, not resident (scrubbed)
+  std::vector<uint64_t> free_pages_;      ///< zero, not resident (scrubbed)
   std::vector<uint64_t> prepared_pages_;  ///< zero and resident (taken back from workers)
   std::vector<std::deque<ControlReply>> pending_replies_;  ///< per slot, when its ring was full
   Job job_;
@@ -280,8 +280,8 @@ class MemoryNode {
   uint64_t quota_slots_ = 0;  ///< ras_max_slots, resolved
   bool replaying_ = false;    ///< dispatch() is running deferred_
   std::vector<Pte*> reserve_scratch_;
-  uint64_t next_fresh_page_ = 0;       ///< pages [next_fresh_page_, n) were never used
-  std::vector<Pte*> retired_slots_;    ///< tombstones awaiting a grace period
+  uint64_t next_fresh_page_ = 0;     ///< pages [next_fresh_page_, n) were never used
+  std::vector<Pte*> retired_slots_;  ///< tombstones awaiting a grace period
   std::vector<uint64_t> retired_pages_;
   bool refill_paused_ = false;
   Rng rng_;
