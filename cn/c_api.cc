@@ -78,6 +78,8 @@ int clio_rfaa(clio_client* c, uint64_t addr, uint64_t add, uint64_t* old) {
 }
 int clio_rrelease(clio_client* c) { CLIO_GUARD("clio_rrelease", rrelease()); }
 int clio_rfence(clio_client* c) { CLIO_GUARD("clio_rfence", rfence()); }
+int clio_rbatch_begin(clio_client* c) { CLIO_GUARD("clio_rbatch_begin", rbatch_begin()); }
+int clio_rbatch_end(clio_client* c) { CLIO_GUARD("clio_rbatch_end", rbatch_end()); }
 int clio_rlock(clio_client* c, uint64_t lock_addr) { CLIO_GUARD("clio_rlock", rlock(lock_addr)); }
 int clio_runlock(clio_client* c, uint64_t lock_addr) {
   CLIO_GUARD("clio_runlock", runlock(lock_addr));

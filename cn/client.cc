@@ -627,12 +627,13 @@ int Client::rpoll(std::span<Handle> hs, std::span<int> results) {
       uint32_t op;
       if (h.valid() && !t.op_of(h.id(), &op)) return -EINVAL;
     }
+    t.step();  // one round for all of them
     int done = 0;
     for (size_t i = 0; i < hs.size(); ++i) {
       uint32_t op;
       if (!hs[i].valid() || !t.op_of(hs[i].id(), &op)) continue;
       int r;
-      if (t.poll(op, &r)) {
+      if (t.poll(op, &r, /*advance=*/false)) {
         results[i] = r;
         hs[i] = Handle();
         ++done;
@@ -657,6 +658,17 @@ int Client::rrelease() {
     t.release();
     return 0;
   });
+}
+
+int Client::rbatch_begin() {
+  return on_ctx(*impl_, [&](ThreadCtx& t) {
+    t.batch_begin();
+    return 0;
+  });
+}
+
+int Client::rbatch_end() {
+  return on_ctx(*impl_, [&](ThreadCtx& t) { return t.batch_end(); });
 }
 
 int Client::rfence() {

@@ -140,8 +140,16 @@ class ThreadCtx {
   /// Blocks until `op` is done; returns its result and frees it. *reply (if not null) receives
   /// the first packet's answer (atomics' old value, ralloc's address, ...).
   int wait(uint32_t op, wire::Header* reply = nullptr);
-  /// Non-blocking. True when done (*result set, op freed).
-  bool poll(uint32_t op, int* result);
+  /// Non-blocking. True when done (*result set, op freed). With `advance`, makes one round of
+  /// progress first if `op` is not done yet.
+  bool poll(uint32_t op, int* result, bool advance = true);
+  /// One round of progress (send, receive, timers); rpoll makes one per call, not one per handle.
+  void step();
+  /// Batches (rbatch_begin/end): while open, requests issued are held and leave together, in one
+  /// burst per MN, when the outermost batch ends, when kChunk are held for one MN, or when this
+  /// thread waits or polls. Returns -EINVAL for an end without a begin.
+  void batch_begin() { ++batch_depth_; }
+  int batch_end();
   uint64_t handle_of(uint32_t op) const;
   /// The op a handle names, if it belongs to this thread and is live.
   bool op_of(uint64_t handle, uint32_t* op) const;
@@ -175,6 +183,8 @@ class ThreadCtx {
   void timers(uint64_t now);
   void idle(uint64_t now);
   void flush();
+  /// After an issue: flush(), unless a batch is open and no MN has kChunk sends held.
+  void flush_unless_batched();
 
   Client::Impl& c_;
   const uint16_t id_;
@@ -201,6 +211,7 @@ class ThreadCtx {
   bool pump_needed_ = false;             ///< something changed since the last pump
   uint64_t next_timer_ns_ = UINT64_MAX;  ///< no timeout, retry or deadline falls before this
   IdlePoll poll_;
+  uint32_t batch_depth_ = 0;  ///< open rbatch_begin()s
   ClientCounters counters_;
 };
 

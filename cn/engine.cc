@@ -266,7 +266,7 @@ int ThreadCtx::read_write(bool write, uint64_t addr, std::byte* in, const std::b
     len -= chunk;
   }
   pump(now);
-  flush();
+  flush_unless_batched();
   return op;
 }
 
@@ -283,7 +283,7 @@ int ThreadCtx::atomic(Opcode code, uint64_t addr, uint64_t arg0, uint64_t arg1) 
   p.hdr.arg0 = arg0;
   p.hdr.arg1 = arg1;
   pump(now);
-  flush();
+  flush_unless_batched();
   return op;
 }
 
@@ -450,6 +450,23 @@ void ThreadCtx::flush() {
     (void)path.transport->tx_burst(path.tx);
     path.tx.clear();
   }
+}
+
+void ThreadCtx::step() { progress(fast_now_ns()); }
+
+void ThreadCtx::flush_unless_batched() {
+  if (batch_depth_ != 0) {
+    bool full = false;
+    for (const Path& path : paths_) full |= path.tx.size() >= kChunk;
+    if (!full) return;  // held: rbatch_end(), a wait or a poll sends them
+  }
+  flush();
+}
+
+int ThreadCtx::batch_end() {
+  if (batch_depth_ == 0) return -EINVAL;
+  if (--batch_depth_ == 0) flush();
+  return 0;
 }
 
 // --- Receiving and completing -------------------------------------------------------------
@@ -663,8 +680,8 @@ int ThreadCtx::wait(uint32_t op, Header* reply) {
   return r;
 }
 
-bool ThreadCtx::poll(uint32_t op, int* result) {
-  if (ops_[op].remaining != 0) progress(fast_now_ns());
+bool ThreadCtx::poll(uint32_t op, int* result, bool advance) {
+  if (advance && ops_[op].remaining != 0) progress(fast_now_ns());
   if (ops_[op].remaining != 0) return false;
   *result = ops_[op].result;
   drop_op(op);

@@ -42,14 +42,17 @@ const Backend kBackends[] = {
      "name=, poll=busy|sleep, drop=, dup=, corrupt=, reorder=, delay=, reorder_us=, "
      "delay_min_us=, delay_max_us=, seed=",
      &listen_inproc, &connect_inproc},
-    {"udp", "kernel UDP sockets, sendmmsg/recvmmsg, busy-poll or epoll",
-     "host=, port=, poll=busy|epoll, mtu=, rcvbuf=, sndbuf=", &listen_udp, &connect_udp},
+    {"udp", "kernel UDP sockets, sendmmsg/recvmmsg with segmentation offload, busy-poll or epoll",
+     "host=, port=, poll=busy|epoll, mtu=, rcvbuf=, sndbuf=, offload=on|off", &listen_udp,
+     &connect_udp},
     {"raweth", "raw Ethernet frames (EtherType 0x88B5) over AF_PACKET with a mapped receive ring",
      "if=, mac= (the server's, to connect), port=, ring=v2|v3, block_ms=, poll=busy|sleep, mtu=",
      &listen_raweth, &connect_raweth},
 #if CLIO_HAVE_VERBS
-    {"verbs", "RDMA UD queue pairs (libibverbs; InfiniBand, RoCE, soft-RoCE), endpoints exchanged over UDP",
-     "dev=, gid=, ibport=, host=, bind=, port=, poll=busy|event, mtu=, rx=, tx=, inline=, ah_cache=, timeout_ms=",
+    {"verbs",
+     "RDMA UD queue pairs (libibverbs; InfiniBand, RoCE, soft-RoCE), endpoints exchanged over UDP",
+     "dev=, gid=, ibport=, host=, bind=, port=, poll=busy|event, mtu=, rx=, tx=, inline=, "
+     "ah_cache=, timeout_ms=",
      &listen_verbs, &connect_verbs},
 #endif
 };

@@ -7,22 +7,23 @@
 #include <linux/filter.h>
 #include <net/if.h>
 #include <netdb.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "common/clock.h"
-
 #include "common/log.h"
 
 namespace clio::net {
 namespace {
 
-constexpr const char* kKeys = "host,port,poll,mtu,rcvbuf,sndbuf";
+constexpr const char* kKeys = "host,port,poll,mtu,rcvbuf,sndbuf,offload";
 constexpr uint32_t kMaxUdpPayload = 65507;
 
 TransportError sys_error(const std::string& what, const char* call) {
@@ -114,6 +115,13 @@ bool epoll_mode(const Locator& l) {
   if (poll != "busy" && poll != "epoll")
     throw ConfigError("udp locator: poll=" + poll + " (expected busy or epoll)");
   return poll == "epoll";
+}
+
+bool offload_mode(const Locator& l) {
+  const std::string v = l.get("offload", "on");
+  if (v != "on" && v != "off")
+    throw ConfigError("udp locator: offload=" + v + " (expected on or off)");
+  return v == "on";
 }
 
 int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport, const std::string& what) {
@@ -239,7 +247,14 @@ void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsign
 
 }  // namespace
 
-UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll) : fd_(fd), mtu_(mtu) {
+UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll, bool offload) : fd_(fd), mtu_(mtu) {
+  if (offload) {
+    // Kernels without UDP_SEGMENT (before 4.18) or UDP_GRO (before 5.0) refuse the option.
+    const int zero = 0, one = 1;
+    offload_.gso = setsockopt(fd_, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+    offload_.gro = setsockopt(fd_, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+  }
+  rx_bytes_ = offload_.gro ? std::max(mtu_, kRunBytes) : mtu_;
   const UdpAddress self = local_address(fd);
   local_ = Endpoint::of(self);
   locator_ = member_locator_ = "udp:" + to_text(self);
@@ -250,11 +265,16 @@ UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll) : fd_(fd), mtu_(mtu
     ev.events = EPOLLIN;
     if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd_, &ev) != 0) throw sys_error("epoll", "epoll_ctl");
   }
-  rx_memory_ = std::make_unique_for_overwrite<std::byte[]>(kRxBuffers * mtu_);
+  rx_memory_ = std::make_unique_for_overwrite<std::byte[]>(size_t{kRxBuffers} * rx_bytes_);
+  rx_free_.reserve(kRxBuffers);
   for (uint32_t i = 0; i < kRxBuffers; ++i) rx_free_.push_back(kRxBuffers - 1 - i);
+  rx_refs_.assign(kRxBuffers, 0);
+  pending_.reserve(kBurst);
   msgs_.resize(kBurst);
   iovs_.resize(2 * kBurst);
   addrs_.resize(kBurst);
+  controls_.resize(kBurst);
+  run_start_.resize(kBurst);
 }
 
 UdpTransport::~UdpTransport() {
@@ -271,6 +291,7 @@ std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned me
   const std::string host = l.get("host", "127.0.0.1");
   const auto port = static_cast<uint16_t>(l.get_uint("port", 7400, 0, 65535));
   const bool ep = epoll_mode(l);
+  const bool offload = offload_mode(l);
   UdpAddress addr = resolve(host, port);
   const uint32_t mtu =
       static_cast<uint32_t>(l.get_uint("mtu", kMaxUdpPayload, 128, kMaxUdpPayload));
@@ -292,7 +313,7 @@ std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned me
       throw;
     }
   }
-  std::unique_ptr<UdpTransport> t(new UdpTransport(fd, mtu, ep));
+  std::unique_ptr<UdpTransport> t(new UdpTransport(fd, mtu, ep, offload));
   Locator m = l;
   const UdpAddress self = local_address(fd);
   m.params["host"] = host_text(self);
@@ -309,6 +330,7 @@ std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* 
   const std::string host = l.get("host", "");
   const auto port = static_cast<uint16_t>(l.get_uint("port", 0, 1, 65535));
   const bool ep = epoll_mode(l);
+  const bool offload = offload_mode(l);
   const UdpAddress peer = resolve(host, port);
   UdpAddress source;
   uint32_t route_mtu;
@@ -326,7 +348,7 @@ std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* 
   }
   *server = Endpoint::of(connected);
   CLIO_LOG(DEBUG, "net.udp", "client for %s, mtu %u", to_text(connected).c_str(), mtu);
-  return std::unique_ptr<UdpTransport>(new UdpTransport(fd, mtu, ep));
+  return std::unique_ptr<UdpTransport>(new UdpTransport(fd, mtu, ep, offload));
 }
 
 }  // namespace clio::net

@@ -7,6 +7,20 @@
 //   poll=busy|epoll  [busy] epoll: wait() sleeps in epoll_pwait2 until the socket is readable
 //   mtu=<bytes>      [path MTU] largest datagram (Clio header + payload) to send or expect
 //   rcvbuf=<bytes>   [4194304] sndbuf=<bytes> [4194304] socket buffer sizes
+//   offload=on|off   [on] UDP segmentation and receive offload (see "Offload" below)
+//
+// Offload (UDP_SEGMENT and UDP_GRO, Linux 5.0 and later). tx_burst() sends each run of
+// consecutive packets to one peer that have one length (the run's last may be shorter) as one
+// datagram the kernel cuts into those packets (UDP_SEGMENT), so a burst of 32 equal replies costs
+// one pass through the stack instead of 32; on the wire, and to a receiver without UDP_GRO, they
+// are 32 ordinary datagrams. A socket with UDP_GRO may receive such runs whole (over loopback,
+// as sent; from a NIC, merged by the kernel's receive offload): rx_burst() reads the segment size
+// the kernel reports and hands out one PacketView per packet, each with the run's source, so
+// nothing above this layer sees a difference. Receive buffers are then 64 KiB (a whole run);
+// a buffer is free again once every view cut from it is released. A kernel or device that
+// refuses segmentation (EIO: no checksum offload) turns it off for the socket; one that refuses
+// a segment size (EINVAL: larger than the path allows) stops grouping packets of that size and
+// larger. offload_stats() counts both directions.
 //
 // Who may use a served port (listen(), udp_transport.cc):
 //   - No second server: listen() throws TransportError ("... already in use by another process
@@ -97,8 +111,29 @@ class UdpTransport final : public Transport {
 
   int fd() const { return fd_; }
 
+  /// What offload did on this socket (see "Offload" above).
+  struct OffloadStats {
+    bool gso = false;            ///< sends are grouped (UDP_SEGMENT)
+    bool gro = false;            ///< the socket receives runs whole (UDP_GRO)
+    uint64_t gso_sends = 0;      ///< datagrams sent as runs of two or more packets
+    uint64_t gso_packets = 0;    ///< packets in those runs
+    uint64_t gro_datagrams = 0;  ///< runs of two or more packets received whole
+    uint64_t gro_packets = 0;    ///< packets cut from those runs
+    uint64_t gso_refusals = 0;   ///< sends the kernel refused to segment (then sent one by one)
+  };
+  const OffloadStats& offload_stats() const { return offload_; }
+
+  /// Most packets in one run: the kernel's UDP_MAX_SEGMENTS is 64 before Linux 6.4, 128 after.
+  static constexpr size_t kMaxRun = 64;
+  /// A receive buffer when the socket has UDP_GRO: the largest datagram, which a run can be.
+  static constexpr uint32_t kRunBytes = 65536;
+  /// Most bytes in one datagram (IPv4's limit, the lower).
+  static constexpr size_t kMaxDatagram = 65507;
+
  private:
-  UdpTransport(int fd, uint32_t mtu, bool epoll);
+  UdpTransport(int fd, uint32_t mtu, bool epoll, bool offload);
+  /// Cuts the datagrams in pending_ into `out` from out[k]; returns the new k.
+  size_t cut_pending(std::span<PacketView> out, size_t k);
 
   int fd_ = -1;
   int epfd_ = -1;
@@ -107,13 +142,32 @@ class UdpTransport final : public Transport {
   Endpoint local_;
   std::string locator_;
   std::string member_locator_;
-  // Receive buffers: kRxBuffers of mtu_ bytes; free ones are on a stack, views hold the rest.
+  // Receive buffers: kRxBuffers of rx_bytes_ each; free ones are on a stack, views hold the
+  // rest, rx_refs_[b] of them for buffer b.
+  uint32_t rx_bytes_;
   std::unique_ptr<std::byte[]> rx_memory_;
   std::vector<uint32_t> rx_free_;
+  std::vector<uint32_t> rx_refs_;
+  // Datagrams received and not yet cut into views (when `out` filled first): at most kBurst.
+  struct Pending {
+    uint32_t buf, at, end, seg;
+    Endpoint from;
+  };
+  std::vector<Pending> pending_;
+  size_t pending_head_ = 0;
+  // Offload state (see "Offload" above). Packets of gso_limit_ bytes or more are not grouped.
+  OffloadStats offload_;
+  uint32_t gso_limit_ = UINT32_MAX;
   // Scratch for the batched system calls, sized once.
+  union Control {
+    cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  };
   std::vector<mmsghdr> msgs_;
   std::vector<iovec> iovs_;
   std::vector<UdpAddress> addrs_;
+  std::vector<Control> controls_;
+  std::vector<uint32_t> run_start_;  ///< tx: the index (in the chunk) of each datagram's first item
 };
 
 }  // namespace clio::net

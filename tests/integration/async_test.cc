@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "clio/client.h"
+#include "common/clock.h"
 #include "common/rng.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
@@ -70,6 +71,7 @@ TEST_F(AsyncTest, RandomProgramsMatchTheOrderingModel) {
         std::vector<uint8_t> expected;  // a read's bytes per the model, at issue time
       };
       std::deque<Pending> pending;
+      int batches = 0;  // open rbatch_begin()s
       auto complete_oldest = [&] {
         Pending& p = pending.front();
         if (c->rwait(std::move(p.h)) != 0) ++failures;
@@ -84,6 +86,16 @@ TEST_F(AsyncTest, RandomProgramsMatchTheOrderingModel) {
         }
         if (dice < 3) {
           if (c->rrelease() != 0) ++failures;
+          continue;
+        }
+        if (dice < 6) {  // batches open and close at random, nested up to 3 deep
+          if (batches < 3 && (batches == 0 || rng.chance(0.5))) {
+            if (c->rbatch_begin() != 0) ++failures;
+            ++batches;
+          } else if (batches > 0) {
+            if (c->rbatch_end() != 0) ++failures;
+            --batches;
+          }
           continue;
         }
         const uint64_t len = 1 + rng.below(700);
@@ -108,6 +120,8 @@ TEST_F(AsyncTest, RandomProgramsMatchTheOrderingModel) {
         // Keep 1 to 24 requests outstanding, completed oldest first or, sometimes, by polling.
         while (pending.size() > 1 + rng.below(24)) complete_oldest();
       }
+      for (; batches > 0; --batches)
+        if (c->rbatch_end() != 0) ++failures;
       while (!pending.empty()) complete_oldest();
       std::vector<uint8_t> all(kRegion);
       if (c->rread(base, all.data(), kRegion) != 0 || all != model) ++failures;
@@ -203,6 +217,64 @@ TEST_F(AsyncTest, FenceHoldsLaterRequestsAndReleaseWaits) {
   ASSERT_EQ(c->rread(a + 4096, &y, 8), 0);
   EXPECT_EQ(x, 1u);
   EXPECT_EQ(y, 2u);
+}
+
+// A batch holds what its thread issues until its outermost end: another thread of the same
+// client (its own requests, not ordered after these) reads the old bytes until then. A wait or a
+// synchronous call inside a batch sends what is held, so it never deadlocks.
+TEST_F(AsyncTest, ABatchHoldsRequestsUntilItsOutermostEnd) {
+  start("poll=sleep");
+  auto c = open("");
+  uint64_t a;
+  ASSERT_EQ(c->ralloc(4096, &a), 0);
+  auto other_thread_reads = [&] {
+    uint64_t v = 99;
+    std::thread t([&] { EXPECT_EQ(c->rread(a, &v, 8), 0); });
+    t.join();
+    return v;
+  };
+  EXPECT_EQ(c->rbatch_end(), -EINVAL) << "an end without a begin";
+  const uint64_t seven = 7;
+  Handle h;
+  ASSERT_EQ(c->rbatch_begin(), 0);
+  ASSERT_EQ(c->rbatch_begin(), 0);
+  ASSERT_EQ(c->rwrite_async(a, &seven, 8, &h), 0);
+  EXPECT_EQ(other_thread_reads(), 0u) << "held by the batch";
+  ASSERT_EQ(c->rbatch_end(), 0);
+  EXPECT_EQ(other_thread_reads(), 0u) << "still held: the outer batch is open";
+  ASSERT_EQ(c->rbatch_end(), 0);
+  ASSERT_EQ(c->rwait(std::move(h)), 0);
+  EXPECT_EQ(other_thread_reads(), 7u) << "sent at the outermost end";
+
+  const uint64_t eight = 8;
+  ASSERT_EQ(c->rbatch_begin(), 0);
+  ASSERT_EQ(c->rwrite_async(a, &eight, 8, &h), 0);
+  ASSERT_EQ(c->rwait(std::move(h)), 0) << "a wait inside a batch sends what is held";
+  uint64_t v = 0;
+  ASSERT_EQ(c->rread(a, &v, 8), 0) << "so does a synchronous call";
+  EXPECT_EQ(v, 8u);
+  ASSERT_EQ(c->rbatch_end(), 0);
+  EXPECT_EQ(c->rbatch_end(), -EINVAL);
+
+  // More than a burst in one batch: the first 32 leave as they fill, the rest at the end; all
+  // complete, polled together.
+  std::vector<uint64_t> vals(100);
+  std::vector<Handle> hs(vals.size());
+  ASSERT_EQ(c->rbatch_begin(), 0);
+  for (size_t i = 0; i < vals.size(); ++i) {
+    vals[i] = 1000 + i;
+    ASSERT_EQ(c->rwrite_async(a + 8 * (i % 400), &vals[i], 8, &hs[i]), 0);
+  }
+  ASSERT_EQ(c->rbatch_end(), 0);
+  std::vector<int> results(hs.size(), 1);
+  size_t done = 0;
+  for (uint64_t until = now_ns() + 10'000'000'000ull; done < hs.size() && now_ns() < until;)
+    done += static_cast<size_t>(c->rpoll(hs, results));
+  EXPECT_EQ(done, hs.size());
+  for (const int r : results) EXPECT_EQ(r, 0);
+  std::vector<uint64_t> back(vals.size());
+  ASSERT_EQ(c->rread(a, back.data(), 8 * back.size()), 0);
+  EXPECT_EQ(back, vals);
 }
 
 // N threads x M increments through fetch-and-add, and through a lock around read-modify-write,

@@ -64,6 +64,12 @@ int run_c_api_checks(const char *locator, char *why, size_t why_len) {
     EXPECT(clio_rwait(c, hs[0]) == 0);
     EXPECT(clio_rwait(c, hs[0]) == -EINVAL);
     EXPECT(clio_rrelease(c) == 0);
+    EXPECT(clio_rbatch_end(c) == -EINVAL); /* no batch open */
+    EXPECT(clio_rbatch_begin(c) == 0);
+    EXPECT(clio_rwrite_async(c, area + 4096, a1, 8, &hs[0]) == 0);
+    EXPECT(clio_rread_async(c, area, a2, 8, &hs[1]) == 0);
+    EXPECT(clio_rbatch_end(c) == 0);
+    EXPECT(clio_rwait(c, hs[0]) == 0 && clio_rwait(c, hs[1]) == 0);
     EXPECT(clio_rlock(c, area + 8192) == 0);
     EXPECT(clio_runlock(c, area + 8192) == 0);
     EXPECT(clio_runlock(c, area + 8192) == -EPERM);

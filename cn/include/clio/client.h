@@ -118,6 +118,10 @@ class Client {
   int rwait(Handle h);
   int rrelease();
   int rfence();
+  /// A batch (see clio_rbatch_begin): requests this thread issues until rbatch_end() leave
+  /// together. Batches nest; rbatch_end() without a begin returns -EINVAL.
+  int rbatch_begin();
+  int rbatch_end();
 
   int rlock(uint64_t lock_addr);
   int runlock(uint64_t lock_addr);

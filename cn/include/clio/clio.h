@@ -126,6 +126,14 @@ int clio_rwait(clio_client *c, clio_handle h);
 int clio_rrelease(clio_client *c);
 /* Requests this thread issues after the fence start only after those before it completed. */
 int clio_rfence(clio_client *c);
+/* A batch: the asynchronous requests (and atomics) this thread issues between clio_rbatch_begin
+ * and clio_rbatch_end are held and leave together at the end, so that the transport sends them
+ * in as few system calls as it can (udp: one datagram for a run of equal requests). They also
+ * leave when 32 are held for one MN and whenever the thread waits or polls, so a wait inside a
+ * batch never deadlocks. Batches nest (the outermost end sends); ordering and results are as
+ * without a batch. clio_rbatch_end without a begin returns -EINVAL. */
+int clio_rbatch_begin(clio_client* c);
+int clio_rbatch_end(clio_client* c);
 
 /* A lock: an 8-byte aligned word of remote memory, 0 when free. clio_rlock spins with backoff
  * until it holds the lock (then later requests of this thread come after it); clio_runlock first
