@@ -308,7 +308,8 @@ std::vector<Verdict> verdicts(const Options& o, const Rows& rows) {
   {
     Verdict x{"a first touch costs what a TLB miss costs (Fig 6)",
               "clio: first-touch p99 within 10% of the p99 of TLB misses paced alike (bursts of "
-              "32 reads 2 ms apart; 4 KiB pages)",
+              "32 reads 2 ms apart, the two kinds alternating burst by burst in one MN; 4 KiB "
+              "pages)",
               "", ""};
     auto ft = select(rows, 4, "clio", "first-touch");
     auto paced = select(rows, 4, "clio", "tlb-miss-paced");
