@@ -169,10 +169,13 @@ ThreadCtx& Client::Impl::ctx() {
   };
   thread_local Entry cache[4];
   thread_local unsigned next_victim = 0;
+  // The thread that first used this client (most clients have one) finds its context here,
+  // without the lock, however many clients it uses.
+  const auto me = std::this_thread::get_id();
+  if (first_owner.load(std::memory_order_acquire) == me) return *ctxs_first;
   for (const Entry& e : cache)
     if (e.serial == serial) return *e.ctx;
   std::lock_guard lock(ctx_mu);
-  const auto me = std::this_thread::get_id();
   ThreadCtx* found = nullptr;
   for (size_t i = 0; i < ctxs.size(); ++i)
     if (ctx_owners[i] == me) found = ctxs[i].get();
@@ -184,6 +187,10 @@ ThreadCtx& Client::Impl::ctx() {
     ctx_owners.push_back(me);
     found = ctxs.back().get();
     ctx_by_id[id].store(found, std::memory_order_release);
+    if (id == 0) {
+      ctxs_first = found;
+      first_owner.store(me, std::memory_order_release);
+    }
   }
   cache[next_victim++ % 4] = Entry{serial, found};
   return *found;

@@ -110,6 +110,9 @@ struct Client::Impl {
   std::vector<std::thread::id> ctx_owners;
   std::atomic<uint32_t> ctx_count{0};
   std::unique_ptr<std::atomic<ThreadCtx*>[]> ctx_by_id;  ///< for handles (kMaxThreads)
+  /// The first context's thread and context: set once, under ctx_mu, and never changed.
+  std::atomic<std::thread::id> first_owner{};
+  ThreadCtx* ctxs_first = nullptr;
 };
 
 /// Process-wide incast control: reply bytes this process has asked for and not yet received.

@@ -642,7 +642,11 @@ bool ThreadCtx::progress(uint64_t now) {
   for (size_t m = 0; m < paths_.size(); ++m) {
     Path& path = paths_[m];
     if (path.in_flight == 0) continue;
-    const size_t got = path.transport->rx_burst(rx);
+    // No more views than answers awaited: a transport prepares one receive slot per view, and
+    // with many clients in one process each slot is a cold cache line (late duplicates wait for
+    // the next call).
+    const size_t want = std::min<size_t>(std::size(rx), path.in_flight);
+    const size_t got = path.transport->rx_burst(std::span(rx, want));
     for (size_t k = 0; k < got; ++k) any |= receive(m, rx[k], now);
     path.transport->release(std::span(rx, got));
   }
