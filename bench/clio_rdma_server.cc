@@ -36,6 +36,7 @@ int main(int argc, char** argv) {
   unsigned ibport = 1;
   uint16_t port = 7500;
   std::string dev, host, memory, level;
+  uint32_t regions = 0;
   opts.add_options()("help,h", "show this help and exit")(
       "dev", po::value(&dev)->default_value(""), "RDMA device (default: the first one), e.g. rxe0")(
       "gid", po::value(&gid)->default_value(-1),
@@ -45,9 +46,12 @@ int main(int argc, char** argv) {
       "port", po::value(&port)->default_value(7500),
       "TCP port for connection set-up (0: any free one)")(
       "memory", po::value(&memory)->default_value("64M"),
-      "bytes of registered memory, e.g. 64M, 1G")("log-level",
-                                                  po::value(&level)->default_value("info"),
-                                                  "trace, debug, info, warn, error or off");
+      "bytes of registered memory, e.g. 64M, 1G")(
+      "regions", po::value(&regions)->default_value(0),
+      "also register the memory as this many equal regions of their own (multiples of 4K), for "
+      "latency against registered regions (clio-compare experiment 3)")(
+      "log-level", po::value(&level)->default_value("info"),
+      "trace, debug, info, warn, error or off");
   po::variables_map vm;
   if (int rc = bench::parse_options("clio-rdma-server", argc, argv, opts, &vm, ""); rc >= 0)
     return rc;
@@ -64,6 +68,7 @@ int main(int argc, char** argv) {
   o.device.ibport = static_cast<uint8_t>(ibport);
   o.host = host;
   o.port = port;
+  o.regions = regions;
   if (!parse_size(memory, &o.memory_bytes) || o.memory_bytes < 4096) {
     std::cerr << "clio-rdma-server: --memory '" << memory
               << "': not a size of at least 4K (examples: 64M, 1G)\n";

@@ -16,7 +16,7 @@
 #     --clio-keys KEYS  CLib keys added to the MN's locator, e.g. rto_us=20000 (under software
 #                       emulation the VM stalls for milliseconds, longer than CLib's 1 ms lowest
 #                       retransmission timeout, and the spurious retransmissions cost latency)
-#     --compare         also run clio-compare --tiny over verbs (experiments 1 and 2, every
+#     --compare         also run clio-compare --tiny over verbs (experiments 1, 2, 3 and 6, every
 #                       design) with the one-sided RDMA rows, and check that they are there
 # Needs: an RDMA device (CLIO_RDMA_DEV, default rxe0; CLIO_RDMA_GID, default: picked), perftest,
 # iproute2 (ss), and the binaries built in DIR (ninja clio-mn rw_latency clio-rdma-server).
@@ -85,7 +85,7 @@ start clio-mn "clio-mn: serving " "$build/mn/clio-mn" --listen "verbs:$keys,port
   --memory 256M --log-level "${MN_LOG:-info}" --cpus "$last_cpu"
 mn_loc=$started
 start rdma-server "clio-rdma-server: serving " "$build/bench/clio-rdma-server" --dev "$dev" \
-  ${gid:+--gid "$gid"} --host 127.0.0.1 --port 0 --memory 64M --log-level warn
+  ${gid:+--gid "$gid"} --host 127.0.0.1 --port 0 --memory 64M --regions 16384 --log-level warn
 rc_desc=$started
 rc_port=$(echo "$rc_desc" | sed -n 's/.*port=\([0-9]*\).*/\1/p')
 say "clio-mn: $mn_loc"
@@ -98,9 +98,17 @@ if [ "$compare" = 1 ]; then
   # design at a time) on the same device; ours would poll the CPU it pins them to.
   kill "${pids[0]}" 2>/dev/null || true
   [ -x "$build/bench/clio-compare" ] || { say "$build/bench/clio-compare is missing"; exit 1; }
-  "$build/bench/clio-compare" --tiny --experiments 1,2 --anchors floor --transport "verbs:$keys,port=0" \
+  "$build/bench/clio-compare" --tiny --experiments 1,2,3,6 --anchors floor --transport "verbs:$keys,port=0" \
     --rdma "127.0.0.1:$rc_port,$keys" --out "$work/compare" | tee "$work/compare.txt"
-  grep -q '"system":"rdma"' "$work/compare/results.jsonl" || { say "no RDMA rows in the comparison"; exit 1; }
+  for e in 1 2 3 6; do
+    grep '"system":"rdma"' "$work/compare/results.jsonl" | grep -q "\"experiment\":$e[,}]" ||
+      { say "no RDMA rows in experiment $e of the comparison"; exit 1; }
+  done
+  grep -q '"op":"read-mr"' "$work/compare/results.jsonl" ||
+    { say "no reads through registered regions (read-mr) in the comparison"; exit 1; }
+  say "the comparison's RDMA rows:"
+  grep '"system":"rdma"' "$work/compare/results.jsonl" |
+    sed 's/"bench":"clio-compare",//; s/"kind":"anchor",//' >&2
   for d in clio server pnic; do
     grep -q "\"system\":\"$d\"" "$work/compare/results.jsonl" || { say "no $d rows over verbs"; exit 1; }
   done

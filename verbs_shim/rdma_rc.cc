@@ -48,7 +48,11 @@ static_assert(offsetof(RcHello, gid) == 16 && offsetof(RcHello, rkey) == 36 &&
               offsetof(RcHello, addr) == 40);
 static_assert(std::endian::native == std::endian::little);
 constexpr uint32_t kRcMagic = 0x43524C43;  // "CLRC"
-constexpr uint16_t kRcVersion = 1;
+constexpr uint16_t kRcVersion = 2;
+// Version 2: after its hello the server sends a uint32_t count of separately registered regions
+// (RcServer::Options::regions; 0 for none) and their rkeys, a uint32_t each; the regions split
+// the memory in equal, consecutive parts. At most kMaxRegions.
+constexpr uint32_t kMaxRegions = 1u << 20;
 
 // RC retry attributes: generous, because soft-RoCE under emulation is slow to answer.
 constexpr uint8_t kAckTimeout = 18;  // 4.096 us * 2^18 = about 1.07 s per try
@@ -210,6 +214,8 @@ struct RcClient::Impl {
   uint64_t remote_addr = 0;
   uint64_t remote_len = 0;
   uint32_t rkey = 0;
+  std::vector<uint32_t> region_rkeys;  ///< the server's separately registered regions
+  uint64_t region_bytes = 0;
   uint32_t max_inline = 0;
   uint32_t max_bytes = 0;
   uint64_t timeout_ns = 0;
@@ -328,6 +334,18 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
   c.remote_addr = theirs.addr;
   c.remote_len = theirs.length;
   c.rkey = theirs.rkey;
+  uint32_t regions = 0;
+  if (!io_all(c.fd, &regions, sizeof regions, false, deadline))
+    throw sys_error(c.where, "recv(regions)");
+  if (regions > kMaxRegions || (regions != 0 && c.remote_len % regions != 0))
+    throw TransportError("rdma-rc " + c.where + ": the server announced " +
+                         std::to_string(regions) + " regions over " + std::to_string(c.remote_len) +
+                         " bytes");
+  c.region_rkeys.resize(regions);
+  if (regions != 0 &&
+      !io_all(c.fd, c.region_rkeys.data(), regions * sizeof(uint32_t), false, deadline))
+    throw sys_error(c.where, "recv(region keys)");
+  c.region_bytes = regions == 0 ? 0 : c.remote_len / regions;
   connect_rc_qp(c.qp.get(), c.port, 0, psn, std::min(initiator, theirs.rd_atomic), 1, theirs);
   std::unique_ptr<RcClient> client(new RcClient(std::move(impl)));
   CLIO_LOG(DEBUG, "rdma-rc", "connected: %s, inline %u", client->describe().c_str(),
@@ -350,6 +368,27 @@ int RcClient::read(uint64_t offset, void* dst, uint32_t len) {
   std::memcpy(dst, c.mem->data(), len);
   return 0;
 }
+
+int RcClient::read_region(uint32_t region, uint64_t offset, void* dst, uint32_t len) {
+  Impl& c = *impl_;
+  if (region >= c.region_rkeys.size() || offset > c.region_bytes || len > c.region_bytes - offset ||
+      len > c.max_bytes)
+    return c.fail("RDMA READ", "out of the region", -EINVAL);
+  if (len == 0) return 0;
+  ibv_sge sge{reinterpret_cast<uint64_t>(c.mem->data()), len, c.mr->lkey};
+  ibv_send_wr wr{};
+  wr.opcode = IBV_WR_RDMA_READ;
+  wr.sg_list = &sge;
+  wr.num_sge = 1;
+  wr.wr.rdma.remote_addr = c.remote_addr + region * c.region_bytes + offset;
+  wr.wr.rdma.rkey = c.region_rkeys[region];
+  if (const int rc = c.post_and_wait(wr, "RDMA READ")) return rc;
+  std::memcpy(dst, c.mem->data(), len);
+  return 0;
+}
+
+uint32_t RcClient::regions() const { return static_cast<uint32_t>(impl_->region_rkeys.size()); }
+uint64_t RcClient::region_bytes() const { return impl_->region_bytes; }
 
 int RcClient::write(uint64_t offset, const void* src, uint32_t len) {
   Impl& c = *impl_;
@@ -425,6 +464,8 @@ struct RcServer::Impl {
   VerbsPd pd;
   std::unique_ptr<MappedMemory> mem;
   VerbsMr mr;
+  std::vector<VerbsMr> regions;       ///< Options::regions separate registrations of `mem`
+  std::vector<uint32_t> region_keys;  ///< their rkeys, sent to each client after the hello
   VerbsCq cq;  ///< shared by every client QP; one-sided operations complete nothing here
   std::vector<Conn> conns;
   int listen_fd = -1;
@@ -460,6 +501,10 @@ struct RcServer::Impl {
     mine.addr = reinterpret_cast<uint64_t>(mem->data());
     mine.length = mem->size();
     if (!io_all(fd, &mine, sizeof mine, true, deadline)) throw sys_error(peer, "send(hello)");
+    uint32_t count = static_cast<uint32_t>(region_keys.size());
+    if (!io_all(fd, &count, sizeof count, true, deadline) ||
+        (count != 0 && !io_all(fd, region_keys.data(), count * sizeof(uint32_t), true, deadline)))
+      throw sys_error(peer, "send(region keys)");
     CLIO_LOG(INFO, "rdma-rc", "client %s: qpn %u <-> our qpn %u", peer.c_str(), theirs.qpn,
              conn.qp->qp_num);
     conns.push_back(std::move(conn));
@@ -477,6 +522,20 @@ RcServer::RcServer(const Options& o)
                  IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE |
                      IBV_ACCESS_REMOTE_ATOMIC,
                  dev);
+  if (o.regions != 0) {
+    if (o.regions > kMaxRegions || o.memory_bytes % o.regions != 0 ||
+        (o.memory_bytes / o.regions) % 4096 != 0)
+      throw ConfigError("rdma-rc: " + std::to_string(o.regions) + " regions must split " +
+                        std::to_string(o.memory_bytes) + " bytes into equal multiples of 4 KiB " +
+                        "(at most " + std::to_string(kMaxRegions) + ")");
+    const uint64_t each = o.memory_bytes / o.regions;
+    s.regions.reserve(o.regions);
+    for (uint32_t i = 0; i < o.regions; ++i) {
+      s.regions.push_back(make_mr(s.pd.get(), static_cast<std::byte*>(s.mem->data()) + i * each,
+                                  each, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ, dev));
+      s.region_keys.push_back(s.regions.back()->rkey);
+    }
+  }
   s.cq = make_cq(s.port.context(), 16, nullptr, dev);
 
   addrinfo hints{};
@@ -517,7 +576,8 @@ size_t RcServer::clients() const { return impl_->conns.size(); }
 std::string RcServer::describe() const {
   const Impl& s = *impl_;
   return "dev=" + s.port.device() + ",gid=" + std::to_string(s.port.gid_index()) +
-         ",port=" + std::to_string(s.bound_port) + ",memory=" + std::to_string(s.mem->size());
+         ",port=" + std::to_string(s.bound_port) + ",memory=" + std::to_string(s.mem->size()) +
+         ",regions=" + std::to_string(s.regions.size());
 }
 
 void RcServer::stop() {

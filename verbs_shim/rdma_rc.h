@@ -59,8 +59,16 @@ class RcClient {
   /// Atomically: *old = remote; remote += add.
   int faa(uint64_t offset, uint64_t add, uint64_t* old);
 
+  /// Copies `len` bytes at `offset` within the server's separately registered region `region`
+  /// (RcServer::Options::regions) into `dst`, through that region's own rkey: Fig 5's RDMA-MR,
+  /// where the NIC must find the region among many. -EINVAL past the region.
+  int read_region(uint32_t region, uint64_t offset, void* dst, uint32_t len);
+
   /// Bytes of remote memory.
   uint64_t remote_bytes() const;
+  /// The server's separately registered regions (0: none) and the bytes of each.
+  uint32_t regions() const;
+  uint64_t region_bytes() const;
   /// Bytes a write may carry inline.
   uint32_t max_inline() const;
   /// What the last failed operation saw, e.g. "RDMA READ: remote access error".
@@ -83,6 +91,9 @@ class RcServer {
     std::string host = "0.0.0.0";  ///< TCP address to listen on
     uint16_t port = 7500;          ///< 0 picks a free one
     uint64_t memory_bytes = uint64_t{64} << 20;
+    /// Also registers the memory as this many equal regions, each with its own rkey (remote
+    /// read), for latency against registered regions; 0: none. Each a multiple of 4 KiB.
+    uint32_t regions = 0;
   };
 
   /// Opens the device, registers the memory (zero-filled; remote read, write and atomics) and
@@ -94,7 +105,7 @@ class RcServer {
 
   /// The TCP port it listens on.
   uint16_t port() const;
-  /// "dev=rxe0,gid=1,port=7500,memory=67108864".
+  /// "dev=rxe0,gid=1,port=7500,memory=67108864,regions=0".
   std::string describe() const;
   /// Serves connections until stop(). Errors with one client are logged and that client dropped.
   void run();

@@ -89,6 +89,11 @@ std::vector<Step> exp_alloc(const Options& o);       // 6: Figs 12, 13
 void check_rdma_spec(const std::string& spec);
 void rdma_size_rows(const Options& o, uint64_t size, std::vector<bench::Row>* out);
 void rdma_clients_rows(const Options& o, uint64_t clients, std::vector<bench::Row>* out);
+/// Experiment 3's row for `pages` of 4 KiB; false (no row) when the server's region is smaller.
+bool rdma_pages_rows(const Options& o, uint64_t pages, std::vector<bench::Row>* out);
+/// Experiment 6's reg_mr and dereg_mr rows for `size` bytes, `reps` times each.
+void rdma_register_rows(const Options& o, uint64_t size, uint64_t reps,
+                        std::vector<bench::Row>* out);
 
 struct Rows {
   std::vector<bench::Row> rows;  ///< every row, with "experiment" and "system" fields

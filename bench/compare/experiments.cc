@@ -259,11 +259,17 @@ std::vector<Step> exp_pages(const Options& o) {
              logs.end());
   const uint64_t n = o.ops();
   size_t k = 0;
+  std::vector<std::string> sys3 = o.designs;
+  if (!o.rdma.empty()) sys3.push_back("rdma");  // as far as the server's one region reaches
   for (const uint64_t lg : logs) {
-    for (const std::string& sys : rotated(o.designs, k++)) {
+    for (const std::string& sys : rotated(sys3, k++)) {
       steps.push_back(
           {3, sys + " 2^" + std::to_string(lg) + " pages", [=, &o](std::vector<Row>* out) {
              const uint64_t pages = uint64_t{1} << lg;
+             if (sys == "rdma") {
+               (void)rdma_pages_rows(o, pages, out);
+               return;
+             }
              DesignMn mn(o, sys, {pages * 4 * kKiB + 16 * kMiB, 4 * kKiB, 1024});
              auto c = mn.open();
              uint64_t va;
@@ -665,8 +671,18 @@ std::vector<Step> exp_alloc(const Options& o) {
                           {4 * kMiB, 16 * kMiB, 64 * kMiB, 256 * kMiB, kGiB});
   const uint64_t reps = o.scale == Scale::kTiny ? 3 : o.scale == Scale::kQuick ? 10 : 40;
   size_t k = 0;
+  std::vector<std::string> sys6 = o.designs;
+  if (!o.rdma.empty()) sys6.push_back("rdma");  // ibv_reg_mr and ibv_dereg_mr, this host
   for (const uint64_t size : sizes) {
-    for (const std::string& sys : rotated(o.designs, k++)) {
+    for (const std::string& sys : rotated(sys6, k++)) {
+      if (sys == "rdma") {
+        // Registration pins the memory: at most a quarter of this machine's RAM at once.
+        if (size > o.ram_bytes / 4) continue;
+        steps.push_back({6, "rdma reg_mr " + format_size(size), [=, &o](std::vector<Row>* out) {
+                           rdma_register_rows(o, size, reps, out);
+                         }});
+        continue;
+      }
       steps.push_back({6, sys + " ralloc " + format_size(size), [=, &o](std::vector<Row>* out) {
                          DesignMn mn(o, sys, {2 * kGiB, 4 * kMiB, 1024});
                          auto c = mn.open();

@@ -2,18 +2,27 @@
 // (verbs_shim/rdma_rc.h), where a verbs device exists (the soft-RoCE VM, an RDMA NIC).
 //   experiment 1  latency against size, as Clio's rread and rwrite
 //   experiment 2  latency against clients: one RC queue pair per client, as the paper's Fig 4
-// Not here (named in the report): latency against registered regions (Fig 5's RDMA-MR) and
-// registration cost against size (Fig 12); rw_latency --rdma and scripts/vm-bench.sh measure
-// the RC path too.
+//   experiment 3  latency against mapped pages: random reads across as much of the server's one
+//                 registered region as the point names (Fig 5's RDMA line), up to its size
+//   experiment 6  registration cost against size: ibv_reg_mr and ibv_dereg_mr of fresh memory
+//                 on this host's device (Fig 12's RDMA line), as clio's ralloc and rfree
+//                 and, where the server registered its memory also as regions of 4 KiB
+//                 (--regions), reads through as many regions' own rkeys (Fig 5's RDMA-MR)
 #include <cstdlib>
 
 #include "bench/compare/compare.h"
 #include "bench/floors.h"
 #include "bench/options.h"
 #include "common/error.h"
+#include "common/histogram.h"
 #include "common/rng.h"
 #if CLIO_HAVE_VERBS
+#include <infiniband/verbs.h>
+#include <sys/mman.h>
+
+#include "common/clock.h"
 #include "verbs_shim/rdma_rc.h"
+#include "verbs_shim/verbs_device.h"
 #endif
 
 namespace clio::compare {
@@ -110,6 +119,75 @@ void rdma_clients_rows(const Options& o, uint64_t clients, std::vector<bench::Ro
   out->push_back(r);
 }
 
+bool rdma_pages_rows(const Options& o, uint64_t pages, std::vector<bench::Row>* out) {
+  Spec s = parse(o.rdma);
+  s.options.max_bytes = 4096;
+  auto rc = net::RcClient::connect(s.host, s.port, s.options);
+  if (pages * 4096 > rc->remote_bytes()) return false;  // past the server's region
+  Rng rng(pages);
+  std::byte buf[64];
+  auto rd = [&](uint64_t) {
+    if (rc->read(rng.below(pages) * 4096 + rng.below(64) * 64, buf, 64) != 0)
+      throw Error("rdma-rc: " + rc->last_error());
+    return true;
+  };
+  const uint64_t lg = static_cast<uint64_t>(63 - __builtin_clzll(pages));
+  bench::time_ops(o.ops() / 10 + 1, rd);
+  const bench::Measured m = bench::time_ops(o.ops(), rd);
+  bench::Row r = rdma_row(3, "read");
+  r.set("size", 64).set("pages", pages).set("pages_log2", lg);
+  out->push_back(r.latency(m.ns).set("ops_per_s", m.ops_per_s));
+  // The same pages as as many registered regions (clio-rdma-server --regions), each read
+  // through its own rkey: Fig 5's RDMA-MR.
+  if (pages > rc->regions() || rc->region_bytes() < 4096) return true;
+  auto rd_mr = [&](uint64_t) {
+    const uint32_t region = static_cast<uint32_t>(rng.below(pages));
+    if (rc->read_region(region, rng.below(64) * 64, buf, 64) != 0)
+      throw Error("rdma-rc: " + rc->last_error());
+    return true;
+  };
+  bench::time_ops(o.ops() / 10 + 1, rd_mr);
+  const bench::Measured mm = bench::time_ops(o.ops(), rd_mr);
+  bench::Row x = rdma_row(3, "read-mr");
+  x.set("size", 64).set("pages", pages).set("pages_log2", lg).set("regions", pages);
+  out->push_back(x.latency(mm.ns).set("ops_per_s", mm.ops_per_s));
+  return true;
+}
+
+void rdma_register_rows(const Options& o, uint64_t size, uint64_t reps,
+                        std::vector<bench::Row>* out) {
+  const Spec s = parse(o.rdma);
+  net::VerbsPort port =
+      net::VerbsPort::open(s.options.device.dev, s.options.device.ibport, s.options.device.gid);
+  net::VerbsPd pd(ibv_alloc_pd(port.context()));
+  if (!pd) throw Error("ibv_alloc_pd on " + port.device() + " failed");
+  Histogram reg, dereg;
+  constexpr int kAccess = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_READ | IBV_ACCESS_REMOTE_WRITE;
+  for (uint64_t i = 0; i < reps; ++i) {
+    // Fresh memory, as a ralloc's: registration pins it, faulting in and zeroing every page.
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw Error("mmap of " + std::to_string(size) + " bytes failed");
+    uint64_t t0 = now_ns();
+    ibv_mr* mr = ibv_reg_mr(pd.get(), p, size, kAccess);
+    const uint64_t t1 = now_ns();
+    if (mr == nullptr) {
+      munmap(p, size);
+      throw Error("ibv_reg_mr of " + std::to_string(size) + " bytes on " + port.device() +
+                  " failed (RLIMIT_MEMLOCK?)");
+    }
+    reg.record(t1 - t0);
+    t0 = now_ns();
+    const int rc = ibv_dereg_mr(mr);
+    dereg.record(now_ns() - t0);
+    munmap(p, size);
+    if (rc != 0) throw Error("ibv_dereg_mr failed");
+  }
+  bench::Row a = rdma_row(6, "reg_mr");
+  out->push_back(a.set("size", size).latency(reg));
+  bench::Row d = rdma_row(6, "dereg_mr");
+  out->push_back(d.set("size", size).latency(dereg));
+}
+
 #else
 
 void check_rdma_spec(const std::string&) {
@@ -121,6 +199,12 @@ void rdma_size_rows(const Options&, uint64_t, std::vector<bench::Row>*) {
   throw Error("no verbs backend in this build");
 }
 void rdma_clients_rows(const Options&, uint64_t, std::vector<bench::Row>*) {
+  throw Error("no verbs backend in this build");
+}
+bool rdma_pages_rows(const Options&, uint64_t, std::vector<bench::Row>*) {
+  throw Error("no verbs backend in this build");
+}
+void rdma_register_rows(const Options&, uint64_t, uint64_t, std::vector<bench::Row>*) {
   throw Error("no verbs backend in this build");
 }
 
