@@ -26,6 +26,7 @@ struct Options {
   std::vector<std::string> anchors;  ///< memcached, redis, floor, rdma
   std::vector<int> experiments;      ///< 1 to 6
   std::string rdma;                  ///< HOST:PORT of a clio-rdma-server, or "" (no RDMA rows)
+  unsigned rounds = 1;               ///< runs of every step; figures are medians over them
   int client_cpu = 0;
   int mn_cpu = 1;
   int cpus = 2;                 ///< usable CPUs
@@ -98,6 +99,12 @@ void rdma_register_rows(const Options& o, uint64_t size, uint64_t reps,
 struct Rows {
   std::vector<bench::Row> rows;  ///< every row, with "experiment" and "system" fields
 };
+
+/// Rows that describe the same point (equal in every text field and in the point's coordinates:
+/// experiment, size, threads, depth, clients, pages, pages_log2, page_bytes, regions, fill_pct)
+/// become one, in the order first seen, each other number the median over them (the lower
+/// middle of an even count), with "rounds" their count.
+Rows median_of_rounds(const Rows& in);
 
 /// Writes results.jsonl, exp<N>.csv, exp<N>.png (gnuplot), report.md into o.out; returns the
 /// summary (designs side by side) for the terminal.

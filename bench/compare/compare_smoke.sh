@@ -2,12 +2,13 @@
 # ctest CompareTiny: clio-compare --tiny runs every experiment for every design with the anchors,
 # and its outputs hold: every experiment has rows for every design, each CSV parses (a header and
 # rows of the same number of fields), each PNG is a PNG image, the report gives every claim a
-# verdict, and no memory node or anchor server outlives the run.
+# verdict, and no memory node or anchor server outlives the run. Two rounds: every row is the
+# median of two runs of its step, and none is left unmerged.
 set -euo pipefail
 bin=$1
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$bin" --tiny --out "$out" >"$out/stdout.txt" 2>"$out/stderr.txt" || {
+"$bin" --tiny --rounds 2 --out "$out" >"$out/stdout.txt" 2>"$out/stderr.txt" || {
   echo "clio-compare --tiny failed:"; cat "$out/stderr.txt" "$out/stdout.txt"; exit 1; }
 fail() { echo "CompareTiny: $*"; exit 1; }
 for e in 1 2 3 4 5 6; do
@@ -24,6 +25,8 @@ for e in 1 2 3 4 5 6; do
   [ "$(head -c 8 "$png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] || fail "exp$e.png is not a PNG"
   [ "$(stat -c %s "$png")" -gt 2000 ] || fail "exp$e.png is empty"
 done
+unmerged=$(grep -vc '"rounds":2' "$out/results.jsonl" || true)
+[ "$unmerged" -eq 0 ] || fail "$unmerged rows are not the median of 2 rounds: $(grep -v '"rounds":2' "$out/results.jsonl" | head -3)"
 for a in memcached redis floor; do
   grep -q "\"system\":\"$a\"" "$out/results.jsonl" || fail "no $a rows"
 done

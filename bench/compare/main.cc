@@ -85,7 +85,10 @@ int main(int argc, char** argv) {
       "results directory (default results/<date>-<commit>)")(
       "rdma", po::value<std::string>()->default_value(""),
       "HOST:PORT[,dev=NAME][,gid=N] of a clio-rdma-server: adds one-sided RDMA rows to "
-      "experiments 1 and 2 (needs a verbs device)")(
+      "experiments 1, 2, 3 and 6 (needs a verbs device)")(
+      "rounds", po::value<unsigned>()->default_value(0),
+      "runs of every step, interleaved (round 1 of every step, then round 2, ...); each figure "
+      "reported is the median over the rounds (0: 3 for the full run, 1 for --quick and --tiny)")(
       "max-pages-log2", po::value<uint64_t>()->default_value(0),
       "experiment 3's largest point, 2^N pages of 4 KiB (0: what half of RAM holds)")(
       "log-level", po::value<std::string>()->default_value("warn"),
@@ -128,6 +131,9 @@ int main(int argc, char** argv) {
       throw ConfigError("--transport '" + o.transport + "': expected inproc, udp or a locator");
     o.rdma = vm["rdma"].as<std::string>();
     if (!o.rdma.empty()) compare::check_rdma_spec(o.rdma);
+    o.rounds = vm["rounds"].as<unsigned>();
+    if (o.rounds == 0) o.rounds = o.scale == compare::Scale::kFull ? 3 : 1;
+    if (o.rounds > 25) throw ConfigError("--rounds: at most 25");
     o.max_pages_log2 = vm["max-pages-log2"].as<uint64_t>();
     if (o.max_pages_log2 > 30) throw ConfigError("--max-pages-log2: at most 30");
   } catch (const ConfigError& e) {
@@ -190,19 +196,21 @@ int main(int argc, char** argv) {
                          : compare::exp_alloc(o);
     for (auto& s : more) steps.push_back(std::move(s));
   }
-  std::fprintf(stderr, "clio-compare: %zu steps over %s; results in %s\n", steps.size(),
-               o.transport.c_str(), o.out.c_str());
+  std::fprintf(stderr, "clio-compare: %zu steps x %u rounds over %s; results in %s\n", steps.size(),
+               o.rounds, o.transport.c_str(), o.out.c_str());
   compare::Rows rows;
   int failures = 0;
   const uint64_t t0 = now_ns();
-  for (size_t i = 0; i < steps.size(); ++i) {
-    const compare::Step& s = steps[i];
+  const size_t total = steps.size() * o.rounds;
+  for (size_t i = 0; i < total; ++i) {
+    const compare::Step& s = steps[i % steps.size()];
     if (o.progress) {
       const double elapsed = static_cast<double>(now_ns() - t0) / 1e9;
       const double left =
-          i == 0 ? 0 : elapsed / static_cast<double>(i) * static_cast<double>(steps.size() - i);
-      std::fprintf(stderr, "\r\033[K[%zu/%zu] experiment %d: %s  (%.0f s, about %.0f s left)",
-                   i + 1, steps.size(), s.experiment, s.label.c_str(), elapsed, left);
+          i == 0 ? 0 : elapsed / static_cast<double>(i) * static_cast<double>(total - i);
+      std::fprintf(
+          stderr, "\r\033[K[%zu/%zu] round %zu, experiment %d: %s  (%.0f s, about %.0f s left)",
+          i + 1, total, i / steps.size() + 1, s.experiment, s.label.c_str(), elapsed, left);
     }
     try {
       s.run(&rows.rows);
@@ -219,6 +227,7 @@ int main(int argc, char** argv) {
     }
   }
   if (o.progress) std::fprintf(stderr, "\r\033[K");
+  rows = compare::median_of_rounds(rows);
   const double elapsed = static_cast<double>(now_ns() - t0) / 1e9;
   const std::string summary = compare::write_outputs(o, rows, command, elapsed);
   std::printf("%s\nreport: %s/report.md (%.0f s%s)\n", summary.c_str(), o.out.c_str(), elapsed,

@@ -523,6 +523,52 @@ std::string machine() {
 
 }  // namespace
 
+Rows median_of_rounds(const Rows& in) {
+  static const std::set<std::string> kCoordinates = {
+      "experiment", "size",       "threads",    "depth",   "clients",
+      "pages",      "pages_log2", "page_bytes", "regions", "fill_pct"};
+  auto is_figure = [](const std::pair<std::string, bench::Value>& f) {
+    return !std::holds_alternative<std::string>(f.second) && !kCoordinates.count(f.first);
+  };
+  std::map<std::string, std::vector<const Row*>> groups;
+  std::vector<std::string> order;
+  for (const Row& r : in.rows) {
+    std::string key;
+    for (const auto& f : r.fields())
+      if (!is_figure(f)) key += f.first + "=" + bench::to_json(f.second) + ";";
+    auto [it, fresh] = groups.try_emplace(key);
+    if (fresh) order.push_back(key);
+    it->second.push_back(&r);
+  }
+  Rows out;
+  for (const std::string& key : order) {
+    const std::vector<const Row*>& g = groups[key];
+    Row m;
+    for (const auto& f : g[0]->fields()) {
+      if (!is_figure(f)) {
+        std::visit([&](const auto& v) { m.set(f.first, v); }, f.second);
+        continue;
+      }
+      std::vector<double> vs;
+      for (const Row* r : g)
+        for (const auto& x : r->fields())
+          if (x.first == f.first)
+            vs.push_back(std::holds_alternative<int64_t>(x.second)
+                             ? static_cast<double>(std::get<int64_t>(x.second))
+                             : std::get<double>(x.second));
+      std::sort(vs.begin(), vs.end());
+      const double med = vs[(vs.size() - 1) / 2];
+      if (std::holds_alternative<int64_t>(f.second))
+        m.set(f.first, static_cast<int64_t>(med));
+      else
+        m.set(f.first, med);
+    }
+    if (g.size() > 1) m.set("rounds", static_cast<uint64_t>(g.size()));
+    out.rows.push_back(m);
+  }
+  return out;
+}
+
 std::string write_outputs(const Options& o, const Rows& in, const std::string& command,
                           double elapsed_s) {
   const std::string& dir = o.out;
@@ -615,7 +661,11 @@ std::string write_outputs(const Options& o, const Rows& in, const std::string& c
   for (size_t i = 0; i < o.designs.size(); ++i) md << (i ? ", " : "") << o.designs[i];
   md << "; anchors: ";
   for (size_t i = 0; i < o.anchors.size(); ++i) md << (i ? ", " : "") << o.anchors[i];
-  md << "\n- Elapsed: " << fmt("%.0f s", elapsed_s) << "\n\n"
+  md << "\n- Rounds: " << o.rounds
+     << (o.rounds > 1 ? " (every step run that many times, interleaved; each figure is the median "
+                        "over the rounds)"
+                      : "")
+     << "\n- Elapsed: " << fmt("%.0f s", elapsed_s) << "\n\n"
      << "How it was measured: one client thread pinned to CPU " << o.client_cpu
      << ", the memory node's one worker pinned to CPU " << o.mn_cpu
      << " and busy-polling (memcached and Redis sleep in epoll between requests; Redis is "
