@@ -263,6 +263,21 @@ struct RcClient::Impl {
     return 0;
   }
 
+  /// One RDMA READ of `len` bytes at the server's `remote` through `rkey`, via the bounce buffer.
+  int read_remote(uint64_t remote, uint32_t key, void* dst, uint32_t len) {
+    if (len == 0) return 0;
+    ibv_sge sge{reinterpret_cast<uint64_t>(mem->data()), len, mr->lkey};
+    ibv_send_wr wr{};
+    wr.opcode = IBV_WR_RDMA_READ;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    wr.wr.rdma.remote_addr = remote;
+    wr.wr.rdma.rkey = key;
+    if (const int rc = post_and_wait(wr, "RDMA READ")) return rc;
+    std::memcpy(dst, mem->data(), len);
+    return 0;
+  }
+
   bool in_range(uint64_t offset, uint64_t len) const {
     return len <= max_bytes && offset <= remote_len && len <= remote_len - offset;
   }
@@ -356,17 +371,7 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
 int RcClient::read(uint64_t offset, void* dst, uint32_t len) {
   Impl& c = *impl_;
   if (!c.in_range(offset, len)) return c.fail("RDMA READ", "out of range", -EINVAL);
-  if (len == 0) return 0;
-  ibv_sge sge{reinterpret_cast<uint64_t>(c.mem->data()), len, c.mr->lkey};
-  ibv_send_wr wr{};
-  wr.opcode = IBV_WR_RDMA_READ;
-  wr.sg_list = &sge;
-  wr.num_sge = 1;
-  wr.wr.rdma.remote_addr = c.remote_addr + offset;
-  wr.wr.rdma.rkey = c.rkey;
-  if (const int rc = c.post_and_wait(wr, "RDMA READ")) return rc;
-  std::memcpy(dst, c.mem->data(), len);
-  return 0;
+  return c.read_remote(c.remote_addr + offset, c.rkey, dst, len);
 }
 
 int RcClient::read_region(uint32_t region, uint64_t offset, void* dst, uint32_t len) {
@@ -374,17 +379,8 @@ int RcClient::read_region(uint32_t region, uint64_t offset, void* dst, uint32_t 
   if (region >= c.region_rkeys.size() || offset > c.region_bytes || len > c.region_bytes - offset ||
       len > c.max_bytes)
     return c.fail("RDMA READ", "out of the region", -EINVAL);
-  if (len == 0) return 0;
-  ibv_sge sge{reinterpret_cast<uint64_t>(c.mem->data()), len, c.mr->lkey};
-  ibv_send_wr wr{};
-  wr.opcode = IBV_WR_RDMA_READ;
-  wr.sg_list = &sge;
-  wr.num_sge = 1;
-  wr.wr.rdma.remote_addr = c.remote_addr + region * c.region_bytes + offset;
-  wr.wr.rdma.rkey = c.region_rkeys[region];
-  if (const int rc = c.post_and_wait(wr, "RDMA READ")) return rc;
-  std::memcpy(dst, c.mem->data(), len);
-  return 0;
+  return c.read_remote(c.remote_addr + region * c.region_bytes + offset, c.region_rkeys[region],
+                       dst, len);
 }
 
 uint32_t RcClient::regions() const { return static_cast<uint32_t>(impl_->region_rkeys.size()); }
