@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clio-rdma-server: the server side of the RDMA baseline. Registers a block of memory for remote
 // read, write and atomics, and gives each client that connects over TCP its own RC queue pair
 // toward it; after that the server takes no part in the data path (one-sided operations).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a benchmark's timing loop and its floors share (rw_latency, clio-compare):
 //   time_ops         one operation at a time, each timed, and the rate of the whole loop
 //   udp_floor        the raw UDP ping-pong with Clio's packet shapes (an 80-byte request, a

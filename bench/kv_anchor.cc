@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // kv_anchor: the comparison's anchors, memcached (through libmemcached) and Redis (through
 // hiredis), started and stopped here on loopback ports of their own, and measured the way
 // rw_latency and rw_async measure Clio:

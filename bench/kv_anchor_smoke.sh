@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctest KvAnchorSmoke: kv_anchor starts memcached and Redis, measures a tiny configuration,
 # prints one JSON row per point for both, and leaves no server behind.
 set -euo pipefail

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The comparison's anchors as a library (kv_anchor and clio-compare): memcached through
 // libmemcached and Redis through hiredis, each server started here on a free loopback port of its
 // own and stopped with its object (and killed if this process dies).

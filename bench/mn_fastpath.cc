@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // mn_fastpath: operations per second and per-operation latency of one fast-path worker on one
 // core, in process (no network): 64 B and 4 KiB reads and writes with TLB hits, TLB misses and a
 // 90/10 mix; 8-byte atomics; and first-touch page faults, whose cost is reported against the

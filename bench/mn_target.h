@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Where a benchmark's (or the main job's) memory node runs, from one --mn argument:
 //   inproc      a memory node in this process, over the inproc fabric (busy-polling)
 //   udp         a memory node in this process, over UDP loopback

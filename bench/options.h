@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Command-line handling shared by the benchmarks (Boost.Program_options, as the daemon).
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // pt_lookup: how fast is a translation in Clio's overflow-free hash page table, against the
 // 4-level radix table of a CPU-server memory node and the chained hash table of a SmartNIC one?
 //

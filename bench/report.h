@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Benchmark output, the same for every benchmark of the project:
 //   - a readable table on stdout, one row per result;
 //   - then, for each result, one line of JSON: {"bench": ..., <configuration>, <figures>}, with

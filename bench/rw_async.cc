@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // rw_async: asynchronous throughput and latency against queue depth and client threads, and
 // what the release-ordering checks cost.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // rw_incast: many client threads in several processes against one clio-mn over UDP, with and
 // without CLib's congestion and incast control: goodput, latency percentiles, retransmissions.
 //

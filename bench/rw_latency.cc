@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // rw_latency: end-to-end latency of synchronous rread / rwrite through CLib, by size and
 // transport, and in the same run the floors: for udp, a raw UDP ping-pong with the same packet
 // shapes (an 80-byte request, a reply of header + size bytes), echoed by a busy-polling thread

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // rw_throughput: synchronous operations per second against the number of client threads, each
 // with its own Client (its own address space), closed loop, against one memory node. Client
 // threads are pinned to the CPUs the memory node's worker does not use; on a 2-CPU machine they

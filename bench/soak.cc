@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // soak: a long, shadow-checked run of mixed operations through CLib, to show that no
 // acknowledged write is lost and no atomic runs twice over any run length. Not a ctest.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C API: thin wrappers that never let an exception cross into C.
 #include <cerrno>
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CLib: opening, attaching, sharing, placement, and the public calls on top of the per-thread
 // engine (engine.cc).
 #include <cerrno>

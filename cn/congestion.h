@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Congestion and incast control at the compute node only (Clio §4.4): a window of outstanding
 // requests per (thread, MN) path, driven by measured round-trip delay as in TIMELY/Swift, that may
 // fall below one request (then requests are paced, one every RTT/window); and retransmission

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CLib's per-thread request engine: ordering, windows, send, receive, retransmit, complete.
 // Steady state allocates nothing and takes no lock.
 #include <algorithm>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Release ordering (Clio §4.4): CLib holds back a request that overlaps, on any byte, an earlier
 // request of the same thread that is still queued or in flight, when either of them writes
 // (read after write, write after read, write after write). Everything else goes in parallel.

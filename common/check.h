@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Invariant checks. CLIO_CHECK is always on and cheap; CLIO_DCHECK compiles out under NDEBUG.
 // Neither is a test oracle: tests assert with GoogleTest.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Clocks: a monotonic nanosecond clock for control paths and timeouts, and the CPU's time-stamp
 // counter for benchmarks that time single operations.
 #pragma once

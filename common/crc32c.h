@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CRC32C (Castagnoli), with the SSE4.2 instruction where the CPU has it.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A wake-up signal for one sleeping thread (the MN's slow path), cheap to ring when nobody
 // sleeps: ring() is one load unless the sleeper has announced itself, and then a futex wake.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Exceptions of the set-up and control paths. Datapath functions never throw: they return a
 // Status or a count.
 #pragma once

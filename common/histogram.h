@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A log-linear histogram of non-negative integers (latencies in ns, sizes in bytes).
 //
 // Values below 128 are counted exactly; above, each power of two is cut into 64 equal

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Logging: a compile-time floor, a runtime level, a tag per component, and a capture hook for
 // tests.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An anonymous private mapping with MAP_NORESERVE: address space now, physical memory only when
 // touched. Reads of untouched memory return zeros.
 #pragma once

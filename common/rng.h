@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A small, fast, seedable pseudo-random generator (xoshiro256**) for tests, benchmarks, fault
 // injection and the MN's choice of candidate address ranges. Not for secrets: keys come from
 // getrandom(2) (see random_key()).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // SipHash-2-4 (Aumasson and Bernstein, 2012): a keyed 64-bit pseudo-random function, written from
 // the paper's description. Used where an attacker chooses the input and must not forge the
 // output: the MN's address tokens and the credential proof of kRasCreate. Not a hash table hash.

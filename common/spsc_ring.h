@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A bounded lock-free single-producer / single-consumer ring.
 //
 // One thread may push, one (other) thread may pop; neither ever blocks or allocates after

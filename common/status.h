@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Status codes shared by the memory node (MN) and CLib: the result of every remote operation.
 //
 // The numeric values are part of the wire format (the reply header's `status` byte): never

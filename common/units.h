@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parsing and printing sizes such as "64G", "4M", "4KiB".
 #pragma once
 

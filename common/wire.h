@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The Clio wire format: one fixed 80-byte header in front of every request and reply.
 //
 // A packet is `Header` followed by `payload` bytes (write data in requests, read data in replies).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Translation structures of the designs Clio is compared against (DESIGN.md, "Designs compared"),
 // and the interface the memory node serves them through (LazyTable):
 //   RadixPageTable    the CPU-server MN (`--design server`): a per-address-space 4-level radix

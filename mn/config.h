@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Memory-node configuration: compile-time layout knobs (they change struct layouts, so they are
 // constants tied together by static_assert) and the run-time MnConfig.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Control operations: what the fast path hands to the slow path (ralloc, rfree, protect,
 // address-space create/destroy) and what comes back. Plain values, copied through SPSC rings.
 #pragma once

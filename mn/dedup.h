@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The MN's only memory of requests: a bounded table of recently executed mutations (writes,
 // atomics with their results, control operations with theirs), so that no request runs twice.
 //

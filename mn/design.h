@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The memory node's design: the one seam between Clio and the designs it is compared against
 // (DESIGN.md, "Designs compared"). Same wire protocol, transports, CLib, workers and pinning;
 // only what a request finds inside the MN differs:

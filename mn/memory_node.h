@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The memory node (MN) as a library: memory pool, hash page table, address spaces, the slow path
 // thread, and the registry of fast-path workers.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The memory pool: one anonymous MAP_NORESERVE region cut into pages of one size.
 //
 // Physical memory is taken only when a page is prepared (just before it enters a free-page ring)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Runs clio-mn as a child process (tests, benchmarks, the main job): starts it, waits for its
 // "serving" line by reading the child's stdout (no sleeping), and stops it when done.
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The overflow-free hash page table (Clio §4.2): one flat table for every address space.
 //
 // A fixed array of buckets, sized once from the pool (slots = pages x overprovision, buckets

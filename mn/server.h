@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The memory node on the network: worker threads that poll a transport and serve Clio packets.
 //
 // Each worker owns one transport endpoint (one UDP socket sharing the port with SO_REUSEPORT, one

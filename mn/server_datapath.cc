@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The MN worker loop: rx_burst -> validate -> authenticate -> records -> execute -> reply ->
 // tx_burst -> release. No allocation, no exceptions, no locks.
 #include <cstddef>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal to MnServer: one worker thread's state.
 #pragma once
 

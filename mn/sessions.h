@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-client connection state of the server and pnic designs (mn/design.h): a session per client
 // endpoint, made at first contact, looked up and touched on every request, as an RDMA RC queue
 // pair is: its sequence state is updated and the request lands in its receive buffer (the copy an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The slow path: one thread that owns allocation, address spaces, and free-page refill. It may
 // allocate, block and take its time; the fast path never waits for it.
 #include <sched.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A worker's private translation cache (the paper's on-chip TLB): kTlbSets x kTlbWays entries of
 // (tag, PTE word), pseudo-LRU within a set, filled on a miss.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A fast-path worker: the MN's data plane (the paper's FPGA pipeline) for one thread.
 //
 // Serves reads, writes, compare-and-swap and fetch-and-add on decoded requests: checks the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fast path proper: what runs per request. No allocation, no exceptions, no locks.
 #include <atomic>
 #include <cstring>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal: the state one fast-path worker shares with the slow path. Owned by MemoryNode (a
 // fixed array), so it outlives any Worker that uses it. Every field shared across threads is an
 // atomic or an SPSC ring whose producer and consumer are named below.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Compares the transports between two hosts in one run: builds the three-host network of
 # scripts/netns.sh and, in turn, starts a memory node in the MN's namespace on raweth (AF_PACKET),
 # raweth (AF_XDP) and udp, and runs rw_latency (and, with --throughput, rw_throughput) against it
@@ -17,7 +18,7 @@ while (($#)); do
     --throughput) throughput=1 ;;
     --sizes) sizes=$2; shift ;;
     --build) build=$2; shift ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-netns.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the libFuzzer targets (build-fuzz/: clang, CLIO_FUZZ=ON, CLIO_ASSERTS=ON) and runs each
 # one for a bounded time, one after the other (never two at once: no -jobs, no -workers).
 #

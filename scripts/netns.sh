@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A small test network on one machine: three hosts (one memory node, two compute nodes) in
 # network namespaces, each with one veth interface, joined by a bridge that lives in a fourth
 # namespace (so the host's own network is never touched).

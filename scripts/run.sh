@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job: the comparison the project exists for. Runs clio-compare (bench/compare/) in its
 # quick form: the paper's six experiments for Clio's memory-node design and the two it argues
 # against (a CPU-server MN and a programmable-NIC MN), with memcached, Redis and the floors in the
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --quick) scale=(--quick) ;;
     --micro) micro=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Gives a network interface a soft-RoCE (rdma_rxe) device, checks that verbs sees it, prints its
 # GID table and the verbs locators to give clio-mn and its clients.
 # Usage: scripts/rxe-setup.sh IFACE
@@ -11,7 +12,7 @@ set -euo pipefail
 die() { echo "rxe-setup: $*" >&2; exit 1; }
 
 case "${1:-}" in
-  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") die "usage: rxe-setup.sh IFACE (try --help)" ;;
   -*) die "unknown option '$1' (try --help)" ;;
 esac

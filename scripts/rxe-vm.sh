@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs a command inside a small Debian bookworm VM that has a soft-RoCE (rdma_rxe) device, for
 # hosts whose kernel has no RDMA at all. The repository is shared into the VM at the same absolute
 # path, read-write, so a CMake build tree made on the host (absolute paths and all) runs inside.
@@ -42,7 +43,7 @@ cmd=
 
 die() { echo "rxe-vm: $*" >&2; exit 125; }
 bad_usage() { echo "rxe-vm: $* (try --help)" >&2; exit 2; }
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; }
 need_value() { if [ $# -lt 2 ] || [ -z "$2" ]; then bad_usage "$1 needs a value"; fi; }
 
 while [ $# -gt 0 ]; do

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Latency of Clio over RDMA UD against the RDMA baselines, on one soft-RoCE device, in one run:
 #   - clio-mn --listen verbs:... and rw_latency through CLib (transport "verbs");
 #   - clio-rdma-server and rw_latency --rdma: one-sided READ/WRITE on an RC QP ("rdma-rc");
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
     --ops) ops=$2; shift ;;
     --iters) iters=$2; shift ;;
     --clio-keys) clio_keys=$2; shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "vm-bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift

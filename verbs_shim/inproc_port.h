@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal to the inproc backend: one port = one receive ring with many producers (any thread
 // may send to it) and one consumer (the owning transport). A bounded queue in the manner of
 // Vyukov's: each slot carries a sequence number that says whose turn it is.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // inproc set-up and teardown: the process-wide fabric, its names and its ports.
 #include <map>
 #include <mutex>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // inproc: an in-process fabric of lock-free rings. The embedded default and the test bed: a real
 // backend with the same contract as udp or verbs, plus a seeded fault injector.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // inproc datapath: tx_burst / rx_burst / release. No allocation, no locks.
 #include <algorithm>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Locators: short strings that name a transport backend and its parameters,
 //   "<backend>:key=value,key=value"    e.g. "udp:host=127.0.0.1,port=7400", "inproc:name=mn0".
 #pragma once

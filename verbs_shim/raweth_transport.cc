@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // raweth set-up and teardown: interface lookup, the receive ring, socket filters, the fanout
 // group shared by an MN's workers.
 #include "verbs_shim/raweth_transport.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // raweth: Clio datagrams in raw Ethernet frames with the project's own EtherType, over AF_PACKET
 // sockets whose receive side is a memory-mapped ring shared with the kernel (no copy into user
 // buffers: views point into the ring until release()).

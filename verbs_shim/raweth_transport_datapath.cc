@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // raweth datapath: frames are read in place from the receive ring and handed back to the kernel
 // on release(); sends are gathered and batched with sendmmsg. No allocation, no exceptions.
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // raweth over AF_XDP (mode=xdp): frames go between the NIC driver and a memory area shared with
 // the kernel (the UMEM) through four single-producer rings, skipping the kernel's network stack.
 //

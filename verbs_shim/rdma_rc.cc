@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The RDMA RC baseline: connection set-up over TCP, the client's one-sided operations, the
 // server's accept loop.
 #include "verbs_shim/rdma_rc.h"

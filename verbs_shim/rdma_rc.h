@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The RDMA baseline: reliable-connected (RC) queue pairs doing one-sided READ, WRITE,
 // compare-and-swap and fetch-and-add against memory that a plain server registered. The server
 // takes part only in connection set-up; after that its CPU does nothing on the data path.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 #include "verbs_shim/registry.h"
 
 #include "verbs_shim/inproc_transport.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The list of transport backends, and making a transport from a locator string. Adding a
 // backend is one file group plus one line in registry.cc.
 #pragma once

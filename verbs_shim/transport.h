@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The datagram transport interface: unreliable, unordered packets in bursts, shaped like verbs UD
 // queue pairs. Reliability, ordering and request matching live above it (CLib, the MN's reply
 // logic); this layer knows nothing of Clio requests.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // udp set-up and teardown.
 #include "verbs_shim/udp_transport.h"
 

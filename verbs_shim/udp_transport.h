@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // udp: kernel UDP sockets, non-blocking, batched with sendmmsg/recvmmsg.
 //
 // Locator keys (defaults in brackets):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // udp datapath: batched system calls and UDP offload (runs of packets), no allocation.
 #include <netinet/udp.h>
 #include <sys/epoll.h>

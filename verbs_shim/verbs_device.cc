@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Opening a device port and choosing its GID; the diagnostics for a wrong choice.
 #include "verbs_shim/verbs_device.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // An RDMA device port opened for use: the context, the port's attributes, and the GID that
 // names this host on it. Shared by the UD transport (verbs_transport.*) and the RC baseline
 // (rdma_rc.*).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owners of libibverbs objects: the device list, the factories and their errors.
 #include "verbs_shim/verbs_raii.h"
 

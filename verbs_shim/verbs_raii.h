@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Owners for libibverbs objects, and the errors their set-up throws.
 //
 // Every ibv_* object this project creates is held by one of the move-only owners below (a

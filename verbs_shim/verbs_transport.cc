@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // verbs set-up and teardown, and the endpoint exchange (the datapath is in
 // verbs_transport_datapath.cc).
 #include "verbs_shim/verbs_transport.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // verbs: Clio datagrams over an RDMA unreliable-datagram (UD) queue pair.
 //
 // Each transport owns one UD QP, a receive CQ and a send CQ. Receive buffers live in one

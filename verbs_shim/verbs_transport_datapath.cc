@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // verbs datapath: post and poll, no allocation, no exceptions.
 #include <poll.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clio-compare: the paper's evaluation, run for every memory-node design (mn/design.h) and every
 // anchor that applies (memcached, Redis, one-sided RDMA, the floors), in one run, interleaved
 // point by point so that the machine's noise falls on all alike. See main.cc for the command

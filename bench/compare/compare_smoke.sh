@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # ctest CompareTiny: clio-compare --tiny runs every experiment for every design with the anchors,
 # and its outputs hold: every experiment has rows for every design, each CSV parses (a header and
 # rows of the same number of fields), each PNG is a PNG image, the report gives every claim a

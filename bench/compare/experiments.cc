@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The experiments (figure numbers as in ../shared/PAPER.md). Each one is a list of steps, one per
 // (point, system), the systems' order rotated from point to point; a design's step starts its own
 // memory node and stops it, so that only one memory node polls at a time and no state carries

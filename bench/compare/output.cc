@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What a run writes: results.jsonl (every row), exp<N>.csv (one per experiment), exp<N>.png
 // (gnuplot: a line per system, p50 with the p99 as an error bar, the paper's published Clio figure
 // as a labelled reference where it has one) with the data and script beside it, and report.md:

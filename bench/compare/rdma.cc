@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The one-sided RDMA anchor: RC READ and WRITE from this process against clio-rdma-server
 // (verbs_shim/rdma_rc.h), where a verbs device exists (the soft-RoCE VM, an RDMA NIC).
 //   experiment 1  latency against size, as Clio's rread and rwrite

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The input formats of the fuzz targets that read structured inputs, shared by the targets and
 // by the seed generator (fuzz_seeds.cc), so that seeds follow the targets when either changes.
 // Each target's file describes its format in full.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CLib's reply path: a fake MN on an inproc port answers the client's requests with what the
 // input says, and the client (clio::Client::open with a 20 ms deadline, then a few calls) must
 // return 0 or a negative errno without crashing, and must never send a malformed request.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // net::Locator::parse on arbitrary text: it returns or throws ConfigError, nothing else; what
 // it returns prints (str()) to text that parses back to the same locator, and the typed getters
 // either return a value in range or throw ConfigError.

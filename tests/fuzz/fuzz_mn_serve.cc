@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The memory node's serve path: a MemoryNode (64 MiB pool, 4 KiB pages) and an MnServer on
 // inproc, made once; each input is a burst of packets sent to it from an inproc client port.
 //

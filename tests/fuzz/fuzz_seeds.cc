@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes the fuzz targets' seed corpora: a handful of small valid inputs per target, built with
 // wire::make_header and wire::seal, so that they follow the wire format when it changes.
 //

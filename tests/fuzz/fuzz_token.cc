@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clio::Client::attach on arbitrary token strings: it returns 0 or a negative errno and never
 // crashes. Attaching connects transports to the locators the token names, so only tokens whose
 // locators are all inproc ones are tried (anything else could open sockets or devices); an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared by the fuzz targets: a cursor over the fuzzer's bytes, and a hard failure that
 // libFuzzer reports as a crash (with the input that caused it).
 #pragma once

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // wire::validate on arbitrary bytes, as they arrive, and again with the checksum resealed (so
 // the checks behind the checksum are reached). On kOk the decoded header must be the packet's
 // own bytes and its length fields must agree with the bytes present.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The whole system over RDMA UD: clio-mn started by the test with --listen verbs:..., CLib in
 // this process, the shared correctness workload. Skipped where there is no RDMA device.
 #include <gtest/gtest.h>

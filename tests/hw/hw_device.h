@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Which RDMA device the hw tests use, and why they skip when there is none.
 //   CLIO_RDMA_DEV  device name (e.g. rxe0); default: the first device found
 //   CLIO_RDMA_GID  GID index (e.g. 1); default: the one the verbs backend picks

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The RDMA RC baseline: RcClient against RcServer in this process, and against the
 // clio-rdma-server binary. Skipped where there is no RDMA device.
 #include "verbs_shim/rdma_rc.h"

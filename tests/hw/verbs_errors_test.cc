@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The verbs backend's set-up errors say what is wrong and what to do.
 #include <gtest/gtest.h>
 

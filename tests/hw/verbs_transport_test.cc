@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The verbs backend beyond the shared conformance suite: every byte of every size survives, in
 // both directions, while the send ring wraps several times (inline and gathered sends alike),
 // and one address handle serves each peer host.

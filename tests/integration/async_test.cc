@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The asynchronous API, release ordering, fences, threads, atomics and locks, over the inproc
 // fabric with faults injected both ways.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: Apache-2.0 */
 /* Compiled as C: proves clio/clio.h is a C header and the library links into C programs. */
 #include <errno.h>
 #include <stdio.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every limit of the exactly-once argument (docs/protocol.md) at once, shrunk so that it is
 // reached within seconds: a 3-bit sequence counter (sessions rotate every few requests), a
 // 256-entry record table (records turn over constantly, the horizon is short), a 20 ms packet

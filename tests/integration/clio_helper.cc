@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A second program for the multi-process tests: attaches to an address space by token, as a
 // process on another compute node would, and does one thing. Prints "rc=<int> value=<u64>".
 //   clio_helper read  TOKEN ADDR

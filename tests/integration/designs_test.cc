@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Every memory-node design (mn/design.h) runs the same end-to-end correctness suite: the
 // shadow-checked random workload, over the faulty inproc fabric and over UDP to a clio-mn
 // process. Designs differ in speed, never in results.

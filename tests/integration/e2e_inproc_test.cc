@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The whole system in one process over the inproc fabric with faults injected both ways:
 // 10% drop, 5% duplication, reordering, 1% corruption, and 1% of packets delayed far beyond the
 // retransmission timeout (so that late originals arrive after their retries ran).

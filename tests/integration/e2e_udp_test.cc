@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The whole system across processes: clio-mn started by the test, CLib over UDP loopback.
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The protocol's guarantees through CLib's API (docs/protocol.md), one test per finding of the
 // hostile review: identities that never repeat, deadlines that hold under NACKs, credentials,
 // address tokens, replies only from the MN.

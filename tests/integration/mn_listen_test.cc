@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clio-mn's listening address: loopback unless told otherwise, a warning for every interface,
 // the address bound named in the serving line, and a refusal to start on a port that another
 // process serves.

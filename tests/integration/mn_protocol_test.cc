@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The memory node's wire protocol, spoken by hand: exactly-once execution of retransmissions and
 // late originals, and malformed packets of every kind sent at a running MN.
 #include <gtest/gtest.h>

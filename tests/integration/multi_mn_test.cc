@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Several memory nodes, each its own clio-mn process over UDP: placement policies, addresses
 // that name their MN, and one MN dying without taking the others' addresses with it.
 #include <gtest/gtest.h>

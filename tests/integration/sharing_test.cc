@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Sharing an address space across processes (compute nodes): export a token, attach from
 // another process, permissions checked by the MN, revocation when the owner closes, and locks
 // that exclude across processes. clio-mn and the other processes are started by the test.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A random workload run through CLib and checked, operation by operation, against a local
 // shadow copy of remote memory. Shared by the end-to-end tests of every transport.
 #pragma once

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # netns_test.sh CLIO_MN CLIENT
 # Builds a three-host network with scripts/netns.sh (a prefix of its own), runs clio-mn in the
 # MN's namespace and the checked random workload from both CN namespaces at once: first over

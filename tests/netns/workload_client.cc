@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The compute-node side of the network-namespace test: opens the memory node named by
 // $CLIO_LOCATOR and runs the checked random workload against it (a GoogleTest binary run by
 // netns_test.sh inside a CN's namespace; not a ctest entry of its own).

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # vm_test.sh BUILD_DIR
 # The `hw` tests for real on a machine without RDMA: boots the soft-RoCE VM of scripts/rxe-vm.sh
 # (built once, cached in BUILD_DIR/rxe-vm), runs `ctest -L hw` on this very build tree inside it,

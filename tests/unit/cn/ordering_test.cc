@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pieces of CLib's engine that can be tested alone: the conflict filter and the
 // delay-based window with its RTT estimator.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The baseline designs' tables (mn/baselines.h) and the per-client sessions (mn/sessions.h).
 #include "mn/baselines.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Fast-path workers reading and writing while the slow path allocates, frees and protects.
 // Built and run under ThreadSanitizer as well (ctest label `tsan`).
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Address spaces as a shared resource: quotas per address space (allocated bytes, page-table
 // slots) and per MN (address spaces), leases that reclaim what crashed clients leave behind,
 // and rallocs that do bounded work in steps so that nobody waits behind a huge one.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Permissions and isolation: read-only allocations and keys, accesses out of range, by another
 // address space, after rfree and after destruction; and every bad argument.
 #include <gtest/gtest.h>

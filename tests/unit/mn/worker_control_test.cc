@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Control requests handed from a fast-path worker to the slow path through its SPSC rings, the
 // way the network front end does it: submit(), then poll_replies() without ever blocking.
 #include <gtest/gtest.h>

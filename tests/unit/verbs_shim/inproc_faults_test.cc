@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The in-process fabric's fault injector and its corner cases.
 #include <gtest/gtest.h>
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // raweth beyond the conformance suite: frames that lie are dropped and counted, and an MN's
 // workers split clients between them while each client stays with one worker. Runs on the
 // loopback interface; skips where raw sockets are not allowed (no root / CAP_NET_RAW).

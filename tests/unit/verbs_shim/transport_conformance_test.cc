@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // One suite for every transport backend: each must deliver, gather, respect its MTU, keep views
 // valid until release, never block, and answer to the address it reports. A backend that is not
 // built here, or cannot run here, is skipped with the reason.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // udp offload (UDP_SEGMENT, UDP_GRO): runs of equal packets to one peer leave as one datagram and
 // may arrive as one, and still reach the layer above as the packets that were sent: each its own
 // view, in order, with its sender, whatever the size of the view array; runs never mix peers;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // udp: a served port belongs to one server. A second listen on it is refused with EADDRINUSE, a
 // foreign socket that joins its SO_REUSEPORT group receives nothing, the workers of one server
 // still share it with each client kept on one worker, and a client learns (peer_error) when
