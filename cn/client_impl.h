@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Internal to CLib: the client's shared state, and the per-thread request engine.
 //
 // A Client is shared by threads; each thread that uses it gets its own ThreadCtx (on first use,
@@ -73,7 +74,8 @@ class Chunked {
   uint32_t n_ = 0;
 };
 
-struct Client::Impl {
+// Internal, although nested in the exported Client: hidden from libclio.so's symbol table.
+struct __attribute__((visibility("hidden"))) Client::Impl {
   Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> m, bool owner);
   ~Impl();
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clio-mn: the memory node daemon.
 //
 // Serves remote memory on one transport until SIGINT or SIGTERM; prints statistics on SIGUSR1
@@ -42,7 +43,7 @@ int main(int argc, char** argv) {
   po::options_description opts(
       "clio-mn: a Clio memory node\n\n"
       "Usage: clio-mn [options]\n\nOptions");
-  opts.add_options()("help,h", "show this help and exit")(
+  opts.add_options()("help,h", "show this help and exit")("version", "print the version and exit")(
       "listen", po::value<std::string>()->default_value("udp:host=127.0.0.1,port=7400"),
       "transport locator to serve on (see Transports below). The default is reachable from this "
       "host only: to serve other hosts, pass host= explicitly, an address of this host they can "
@@ -102,6 +103,10 @@ int main(int argc, char** argv) {
   }
   if (vm.count("help")) {
     std::cout << opts << "\n" << net::transports_help();
+    return 0;
+  }
+  if (vm.count("version")) {
+    std::cout << "clio-mn " << CLIO_VERSION << "\n";
     return 0;
   }
 

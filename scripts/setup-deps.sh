@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs every Debian package that building, testing and benchmarking this project needs.
 # Idempotent: installs only what is missing, so a second run does nothing.
 # Needs: Debian 12 (bookworm) or a close relative, and root (or sudo) when something is missing.
@@ -16,6 +17,8 @@ packages=(
                                                     # sanitizer runtimes, llvm-symbolizer
   memcached redis-server libmemcached-dev libhiredis-dev   # bench/kv_anchor: the anchors
   gnuplot-nox                                       # clio-compare: the plots
+  help2man dpkg-dev file                            # man pages; scripts/package.sh (CPack DEB,
+                                                    # dpkg-shlibdeps)
 )
 
 missing=()

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Builds the project and runs its tests, from a fresh Debian 12 machine:
 #   1. installs missing packages (scripts/setup-deps.sh);
 #   2. builds everything (library, daemon, benchmarks, tests) in build/ and runs every ctest
@@ -6,6 +7,9 @@
 #      builds three hosts in network namespaces (root);
 #   2b. runs the `vm` test on its own: the `hw` suite and a short verbs benchmark inside a qemu
 #      VM with soft-RoCE (scripts/rxe-vm.sh; the image is built once into build/rxe-vm);
+#   2c. makes the Debian packages (scripts/package.sh, build-pkg/), unpacks them into a scratch
+#      root, builds examples/ against them (find_package, shared and static; pkg-config) and runs
+#      the examples against the packaged clio-mn (tests/package/package_test.sh);
 #   3. builds the concurrency tests, the MN protocol tests (server, dedup, transports) and the
 #      asynchronous client tests (threads sharing a client) with ThreadSanitizer (build-tsan/)
 #      and runs them;
@@ -31,6 +35,8 @@ step "tests"
 ctest --test-dir build -j$jobs --output-on-failure --no-tests=error -LE 'hw|vm'
 step "soft-RoCE VM: the hw tests and a verbs benchmark (build/rxe-vm/)"
 ctest --test-dir build --output-on-failure -L vm
+step "packages: libclio1, libclio-dev and clio-mn, the examples built against them and run (build-pkg/)"
+tests/package/package_test.sh --build-dir build-pkg
 
 step "ThreadSanitizer (build-tsan/)"
 cmake -S . -B build-tsan -G Ninja -DCLIO_SANITIZE=thread -DCLIO_WERROR=$werror \

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // clio-compare: the comparison the project exists for. Runs the paper's experiments (figure
 // numbers as in ../shared/PAPER.md) for every memory-node design and every anchor that applies,
 // interleaved point by point, and writes results/<date>-<commit>/ (see output.cc).
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
       "clio-compare: Clio against server and programmable-NIC memory "
       "nodes, memcached and Redis, in one run\n\nOptions");
   bool quick = false, tiny = false;
-  opts.add_options()("help,h", "show this help and exit")(
+  opts.add_options()("help,h", "show this help and exit")("version", "print the version and exit")(
       "quick", po::bool_switch(&quick), "a short run (under 3 minutes on 2 cores)")(
       "tiny", po::bool_switch(&tiny), "a smoke run of a few seconds (CI checks the outputs)")(
       "experiments", po::value<std::string>()->default_value("1,2,3,4,5,6"),
@@ -97,6 +98,10 @@ int main(int argc, char** argv) {
   if (const int rc = bench::parse_options("clio-compare", argc, argv, opts, &vm, kExperiments);
       rc >= 0)
     return rc;
+  if (vm.count("version")) {
+    std::printf("clio-compare %s\n", CLIO_VERSION);
+    return 0;
+  }
   LogLevel level;
   if (!parse_log_level(vm["log-level"].as<std::string>(), &level)) {
     std::fprintf(stderr,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // CLib, the Clio client library: the C++ API. The same operations, semantics and error codes as
 // the C API in clio/clio.h (0 or a negative errno), on a class; read it for the details of
 // ordering, threads, locks, sharing and placement across several memory nodes.
@@ -83,7 +84,7 @@ class Handle {
   uint64_t id_ = 0;
 };
 
-class Client {
+class CLIO_API Client {
  public:
   /// Connects to the MN(s) `locator` names (';' between several) and creates an address space
   /// on each. Returns 0 or a negative errno; on success *out holds the client.
@@ -150,6 +151,6 @@ class Client {
 };
 
 /// A sentence for an error code (0 or a negative errno). Never null.
-const char* error_string(int err);
+CLIO_API const char* error_string(int err);
 
 }  // namespace clio
