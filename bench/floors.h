@@ -6,6 +6,9 @@
 //                    same UDP backend and no Clio protocol: the least a udp request can cost
 //   cacheline_floor  a cache-line ping-pong between this thread's core and the MN worker's:
 //                    the least an in-process request and its answer can cost
+//   window_floor     a window of requests kept in flight to a bare echo: the most requests
+//                    per second the transport carries with Clio's packets and batches
+//   endpoints_floor  the ping-pong from many client endpoints in turn
 #pragma once
 
 #include <cstdint>
@@ -44,6 +47,12 @@ Measured time_ops(uint64_t n, F&& op) {
 /// Raw UDP ping-pong by size, n round trips each; the echo thread runs on server_cpu (> 0).
 std::map<uint32_t, Measured> udp_floor(const std::vector<uint32_t>& sizes, uint64_t n,
                                        int server_cpu);
+/// Throughput floor: a window of `depth` requests (80 bytes) kept in flight for `seconds` to a
+/// bare echo on server_cpu over the transport `listen` names, each answered with header + size
+/// bytes, reissued as replies come back, at most half a window per burst (so over udp a burst
+/// is one datagram each way, as clio's batches are). ops_per_s, and ns per request.
+Measured window_floor(const std::string& listen, uint32_t size, uint32_t depth, double seconds,
+                      int server_cpu);
 /// n cache-line round trips with a thread on peer_cpu (> 0).
 Measured cacheline_floor(uint64_t n, int peer_cpu);
 /// The floor of many clients: `clients` endpoints of the transport `listen` names (inproc or

@@ -28,6 +28,7 @@ for e in 1 2 3 4 5 6; do
 done
 unmerged=$(grep -vc '"rounds":2' "$out/results.jsonl" || true)
 [ "$unmerged" -eq 0 ] || fail "$unmerged rows are not the median of 2 rounds: $(grep -v '"rounds":2' "$out/results.jsonl" | head -3)"
+grep -q "^5,floor," "$out/exp5.csv" || fail "experiment 5 has no floor row (the echo window)"
 for a in memcached redis floor; do
   grep -q "\"system\":\"$a\"" "$out/results.jsonl" || fail "no $a rows"
 done

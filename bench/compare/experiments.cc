@@ -500,9 +500,14 @@ std::vector<Step> exp_throughput(const Options& o) {
   for (const uint64_t threads : threads_list) {
     for (const uint64_t depth : depths) {
       for (const std::string& op : ops) {
-        for (const std::string& sys : rotated(systems(o, true, false), k++)) {
+        for (const std::string& sys : rotated(systems(o, true, true), k++)) {
           const bool write = op == "write";
           if (sys == "memcached" && write && depth > 1) continue;  // no multi-set in memcached
+          // The floor: a bare echo with clio's packets and batches over the same transport, for
+          // one client thread (it has no reads or writes: one row per depth).
+          if (sys == "floor" &&
+              (write || threads != 1 || (o.transport != "udp" && o.transport != "inproc")))
+            continue;
           steps.push_back(
               {5, sys + " " + op + " t=" + std::to_string(threads) + " qd=" + std::to_string(depth),
                [=, &o](std::vector<Row>* out) {
@@ -597,6 +602,16 @@ std::vector<Step> exp_throughput(const Options& o) {
                          return l;
                        },
                        &ns);
+                 } else if (sys == "floor") {
+                   opname = o.transport + "-echo";
+                   kind = "floor";
+                   const std::string listen = o.transport == "inproc" ? "inproc:name=floor-window"
+                                                                      : "udp:host=127.0.0.1,port=0";
+                   pin_to_cpu(o.client_cpu);
+                   const bench::Measured f =
+                       bench::window_floor(listen, kSize, qd, seconds, o.mn_cpu);
+                   ns.merge(f.ns);
+                   ops_per_s = f.ops_per_s;
                  } else if (sys == "memcached") {
                    std::vector<std::unique_ptr<bench::MemcachedClient>> mcs;
                    for (int t = 0; t < nt; ++t) {
