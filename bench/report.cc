@@ -26,27 +26,39 @@ std::string to_text(const Value& v) {
   return buf;
 }
 
-std::string to_json(const Value& v) {
-  if (const auto* s = std::get_if<std::string>(&v)) {
-    std::string out = "\"";
-    for (char c : *s) {
-      if (c == '"' || c == '\\') out.push_back('\\');
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20) {  // control characters: \u00XX
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+      out += buf;
+    } else {
       out.push_back(c);
     }
-    return out + "\"";
   }
+  return out + "\"";
+}
+
+std::string to_json(const Value& v) {
+  if (const auto* s = std::get_if<std::string>(&v)) return json_string(*s);
   char buf[64];
   if (const auto* i = std::get_if<int64_t>(&v)) {
     std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(*i));
     return buf;
   }
-  std::snprintf(buf, sizeof buf, "%.6g", std::get<double>(v));
+  const double d = std::get<double>(v);
+  if (!std::isfinite(d)) return "null";  // JSON has no nan or inf
+  std::snprintf(buf, sizeof buf, "%.6g", d);
   return buf;
 }
 
 std::string json_line(const std::string& bench, const Row& r) {
-  std::string s = "{\"bench\":\"" + bench + "\"";
-  for (const auto& [k, v] : r.fields()) s += ",\"" + k + "\":" + to_json(v);
+  std::string s = "{\"bench\":" + json_string(bench);
+  for (const auto& [k, v] : r.fields()) s += "," + json_string(k) + ":" + to_json(v);
   return s + "}";
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -36,10 +37,13 @@ class Row {
   std::vector<std::pair<std::string, Value>> fields_;
 };
 
-/// A value as the table shows it (3 significant digits) and as JSON.
+/// A value as the table shows it (3 significant digits) and as JSON: strings quoted and
+/// escaped, a number that is not finite as null.
 std::string to_text(const Value& v);
 std::string to_json(const Value& v);
-/// {"bench":"<bench>",<fields>} without a newline.
+/// s as a JSON string: quoted, with quotes, backslashes and control characters escaped.
+std::string json_string(std::string_view s);
+/// {"bench":"<bench>",<fields>} without a newline; every line parses as JSON.
 std::string json_line(const std::string& bench, const Row& r);
 
 class Report {

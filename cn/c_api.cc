@@ -114,13 +114,10 @@ int clio_rwrite_async(clio_client* c, uint64_t addr, const void* buf, size_t len
   });
 }
 
-int clio_rpoll(clio_client* c, const clio_handle* hs, int n, int* done) {
+int clio_rpoll(clio_client* c, clio_handle* hs, int n, int* done) {
   if (c == nullptr || n < 0 || (n > 0 && (hs == nullptr || done == nullptr))) return -EINVAL;
   return guarded("clio_rpoll", [&] {
-    std::vector<clio::Handle> handles;
-    handles.reserve(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) handles.push_back(clio::Handle::from_id(hs[i].id));
-    return c->impl->rpoll(handles, std::span(done, static_cast<size_t>(n)));
+    return c->impl->rpoll(hs, static_cast<size_t>(n), std::span(done, static_cast<size_t>(n)));
   });
 }
 

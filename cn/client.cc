@@ -286,6 +286,20 @@ int parse_locators(const std::string& text, ClientOptions* o, std::vector<std::s
   return 0;
 }
 
+/// What a transport that could not be set up means for CLib's caller.
+int transport_errno(const net::TransportError& e) {
+  switch (e.kind()) {
+    case net::TransportError::Kind::kNoServer:
+      return -ECONNREFUSED;
+    case net::TransportError::Kind::kNoDevice:
+    case net::TransportError::Kind::kPermission:
+    case net::TransportError::Kind::kTimeout:
+    case net::TransportError::Kind::kSystem:
+      break;
+  }
+  return -ENETUNREACH;
+}
+
 /// Runs the calling thread's context, turning set-up failures into an errno.
 template <typename F>
 int on_ctx(Client::Impl& impl, F&& f) {
@@ -295,7 +309,7 @@ int on_ctx(Client::Impl& impl, F&& f) {
     t = &impl.ctx();
   } catch (const net::TransportError& e) {
     CLIO_LOG(ERROR, "cn", "%s", e.what());
-    return -ENETUNREACH;
+    return transport_errno(e);
   } catch (const Error& e) {
     CLIO_LOG(ERROR, "cn", "%s", e.what());
     return -EAGAIN;
@@ -347,7 +361,7 @@ int Client::open(const std::string& locator, const ClientOptions& options,
     t = &impl->ctx();
   } catch (const net::TransportError& e) {
     CLIO_LOG(ERROR, "cn", "clio_open(\"%s\"): %s", locator.c_str(), e.what());
-    return std::strstr(e.what(), "no server") != nullptr ? -ECONNREFUSED : -ENETUNREACH;
+    return transport_errno(e);
   } catch (const ConfigError& e) {
     CLIO_LOG(ERROR, "cn", "clio_open(\"%s\"): %s", locator.c_str(), e.what());
     return -EINVAL;
@@ -477,7 +491,7 @@ int Client::attach(const std::string& token, std::unique_ptr<Client>* out) {
     return -EINVAL;
   } catch (const net::TransportError& e) {
     CLIO_LOG(ERROR, "cn", "clio_attach: %s", e.what());
-    return std::strstr(e.what(), "no server") != nullptr ? -ECONNREFUSED : -ENETUNREACH;
+    return transport_errno(e);
   } catch (const Error& e) {
     CLIO_LOG(ERROR, "cn", "clio_attach: %s", e.what());
     return -ENETUNREACH;
@@ -626,24 +640,30 @@ int Client::rwrite_async(uint64_t addr, const void* buf, size_t len, Handle* h) 
   return start_rw(true, addr, nullptr, static_cast<const std::byte*>(buf), len, h);
 }
 
-int Client::rpoll(std::span<Handle> hs, std::span<int> results) {
-  if (results.size() < hs.size()) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+namespace {
+
+/// rpoll over n handles, whichever type holds them: valid(i) and id(i) read handle i, clear(i)
+/// empties it once it completed. Allocates nothing.
+template <typename Valid, typename Id, typename Clear>
+int poll_handles(Client::Impl& impl, size_t n, Valid&& valid, Id&& id, Clear&& clear,
+                 std::span<int> results) {
+  if (results.size() < n) return -EINVAL;
+  return on_ctx(impl, [&](ThreadCtx& t) {
     // Check every handle first, so a bad one changes nothing. Empty handles (finished by an
-    // earlier rpoll) are skipped, so the same span can be polled until everything is done.
-    for (const Handle& h : hs) {
+    // earlier rpoll) are skipped, so the same array can be polled until everything is done.
+    for (size_t i = 0; i < n; ++i) {
       uint32_t op;
-      if (h.valid() && !t.op_of(h.id(), &op)) return -EINVAL;
+      if (valid(i) && !t.op_of(id(i), &op)) return -EINVAL;
     }
     t.step();  // one round for all of them
     int done = 0;
-    for (size_t i = 0; i < hs.size(); ++i) {
+    for (size_t i = 0; i < n; ++i) {
       uint32_t op;
-      if (!hs[i].valid() || !t.op_of(hs[i].id(), &op)) continue;
+      if (!valid(i) || !t.op_of(id(i), &op)) continue;
       int r;
       if (t.poll(op, &r, /*advance=*/false)) {
         results[i] = r;
-        hs[i] = Handle();
+        clear(i);
         ++done;
       } else {
         results[i] = CLIO_PENDING;
@@ -651,6 +671,21 @@ int Client::rpoll(std::span<Handle> hs, std::span<int> results) {
     }
     return done;
   });
+}
+
+}  // namespace
+
+int Client::rpoll(std::span<Handle> hs, std::span<int> results) {
+  return poll_handles(
+      *impl_, hs.size(), [&](size_t i) { return hs[i].valid(); },
+      [&](size_t i) { return hs[i].id(); }, [&](size_t i) { hs[i] = Handle(); }, results);
+}
+
+int Client::rpoll(clio_handle* hs, size_t n, std::span<int> results) {
+  if (n > 0 && hs == nullptr) return -EINVAL;
+  return poll_handles(
+      *impl_, n, [&](size_t i) { return hs[i].id != 0; }, [&](size_t i) { return hs[i].id; },
+      [&](size_t i) { hs[i].id = 0; }, results);
 }
 
 int Client::rwait(Handle h) {

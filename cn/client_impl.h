@@ -12,7 +12,6 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -22,6 +21,7 @@
 #include "clio/client.h"
 #include "cn/congestion.h"
 #include "cn/ordering.h"
+#include "cn/ring.h"
 #include "common/clock.h"
 #include "common/siphash.h"
 #include "common/status.h"
@@ -206,9 +206,12 @@ class ThreadCtx {
   std::vector<uint32_t> free_ops_;
   // Program order: every tracked (queued or in-flight) packet, oldest first, as a linked list.
   uint32_t head_ = UINT32_MAX, tail_ = UINT32_MAX;
-  std::deque<uint32_t> queued_;          ///< not yet sent, in program order
+  Ring<uint32_t> queued_{kMaxPackets};  ///< not yet sent, in program order
   std::vector<uint32_t> in_flight_;      ///< sent, not answered (any order)
-  std::deque<uint64_t> fences_;          ///< seq of each fence still holding requests back
+  /// Seq of each fence still holding requests back, distinct and rising: requests after a fence
+  /// wait until those before it complete, so each fence has live requests between it and the
+  /// next, and there are at most kMaxPackets + 1 of them.
+  Ring<uint64_t> fences_{kMaxPackets + 1};
   ConflictIndex index_;
   uint64_t next_seq_ = 1;
   uint32_t full_fences_ = 0;             ///< control packets tracked

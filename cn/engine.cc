@@ -225,7 +225,9 @@ int ThreadCtx::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint
   if (tail_ != UINT32_MAX) packets_[tail_].next = i;
   tail_ = i;
   if (head_ == UINT32_MAX) head_ = i;
-  queued_.push_back(i);
+  const bool queued = queued_.push_back(i);  // kMaxPackets entries: every packet fits
+  CLIO_DCHECK(queued);
+  (void)queued;
   pump_needed_ = true;
   if (p.full_fence) {
     ++full_fences_;
@@ -319,8 +321,8 @@ bool ThreadCtx::blocked(const Packet& p) const {
     const Packet& q = packets_[i];
     if (ranges_conflict(p.lo, p.hi, p.write, q.lo, q.hi, q.write)) return true;
   }
-  for (uint32_t i : queued_) {  // earlier requests still waiting, in program order
-    const Packet& q = packets_[i];
+  for (size_t k = 0; k < queued_.size(); ++k) {  // earlier requests still waiting, in order
+    const Packet& q = packets_[queued_[k]];
     if (q.seq >= p.seq) break;
     if (ranges_conflict(p.lo, p.hi, p.write, q.lo, q.hi, q.write)) return true;
   }
@@ -395,12 +397,9 @@ void ThreadCtx::pump(uint64_t now) {
     send(p, now, false);
   }
   if (k < queued_.size()) {  // stopped early: the rest keep their places, in order
-    const size_t rest = queued_.size() - (k + 1);
-    std::copy(queued_.begin() + static_cast<long>(k + 1), queued_.end(),
-              queued_.begin() + static_cast<long>(kept));
-    kept += rest;
+    for (size_t r = k + 1; r < queued_.size(); ++r) queued_[kept++] = queued_[r];
   }
-  queued_.resize(kept);
+  queued_.truncate(kept);
 }
 
 void ThreadCtx::send(Packet& p, uint64_t now, bool retransmission) {
@@ -555,7 +554,7 @@ bool ThreadCtx::receive(size_t mn, const net::PacketView& pv, uint64_t now) {
 void ThreadCtx::finish(Packet& p, int err) {
   const uint32_t i = p.index;
   if (p.state == Packet::kQueued) {
-    queued_.erase(std::find(queued_.begin(), queued_.end(), i));
+    queued_.erase_at(queued_.find(i));
   } else {
     const uint32_t last = in_flight_.back();
     in_flight_[p.flight_pos] = last;
@@ -694,7 +693,11 @@ bool ThreadCtx::poll(uint32_t op, int* result, bool advance) {
 }
 
 void ThreadCtx::fence() {
-  if (head_ != UINT32_MAX) fences_.push_back(next_seq_);
+  // Nothing tracked: nothing to hold back. A second fence at the same point adds nothing.
+  if (head_ == UINT32_MAX || (!fences_.empty() && fences_.back() == next_seq_)) return;
+  const bool added = fences_.push_back(next_seq_);  // bounded: see fences_
+  CLIO_DCHECK(added);
+  (void)added;
 }
 
 void ThreadCtx::release() {

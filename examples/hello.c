@@ -58,26 +58,24 @@ int main(int argc, char** argv) {
   CHECK(clio_rcas(c, counter, 5, 7, &old)); /* fails: the word is 42 now */
   EXPECT(old == 42);
 
-  /* Asynchronous: a batch of page writes leaves together; poll until all are done. */
+  /* Asynchronous: a batch of page writes leaves together; poll the same array until every
+   * handle is done (clio_rpoll sets a completed handle's id to 0 and skips it from then on). */
   static char out[kPages][kPage], in[kPages][kPage];
   clio_handle h[kPages];
   int done[kPages];
   CHECK(clio_rbatch_begin(c));
   for (int i = 0; i < kPages; ++i) {
     memset(out[i], 'a' + i, kPage);
+    done[i] = CLIO_PENDING;
     CHECK(clio_rwrite_async(c, base + 8192 + (uint64_t)i * kPage, out[i], kPage, &h[i]));
   }
   CHECK(clio_rbatch_end(c));
   for (int left = kPages; left > 0;) {
     int n = clio_rpoll(c, h, kPages, done);
     CHECK(n);
-    for (int i = 0; i < kPages; ++i)
-      if (h[i].id != 0 && done[i] != CLIO_PENDING) {
-        CHECK(done[i]);
-        h[i].id = 0; /* finished: skipped by the next poll */
-        --left;
-      }
+    left -= n;
   }
+  for (int i = 0; i < kPages; ++i) CHECK(done[i]);
   /* Reads after the writes: release-ordered, so each sees its page's write. */
   for (int i = 0; i < kPages; ++i)
     CHECK(clio_rread_async(c, base + 8192 + (uint64_t)i * kPage, in[i], kPage, &h[i]));

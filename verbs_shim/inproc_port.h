@@ -97,9 +97,18 @@ class InProcPort {
   /// Consumer. Releases the oldest unreleased slot; `token` must be its position.
   void release_one(uint64_t token) {
     CLIO_CHECK_MSG(token == released_, "inproc: views must be released oldest first");
-    slots_[released_ & (kSlots - 1)].seq.store(released_ + kSlots, std::memory_order_release);
+    Slot& s = slots_[released_ & (kSlots - 1)];
+    if (poison_) [[unlikely]]
+      std::memset(s.data, kPoison, s.len);
+    s.seq.store(released_ + kSlots, std::memory_order_release);
     ++released_;
   }
+
+  static constexpr int kPoison = 0xdb;
+  /// The owner, before its first receive: poison slots as they are released.
+  void set_poison(bool on) { poison_ = on; }
+  uint64_t views_held() const { return head_ - released_; }
+  uint64_t views_released() const { return released_; }
 
   void release_all() {
     while (released_ < head_) release_one(released_);
@@ -137,6 +146,7 @@ class InProcPort {
   alignas(64) std::atomic<uint64_t> tail_{0};  ///< next position producers claim
   alignas(64) uint64_t head_ = 0;              ///< consumer: next position to read
   uint64_t released_ = 0;                      ///< consumer: next position to release
+  bool poison_ = false;                        ///< consumer: poison slots on release
   Doorbell bell_;
 };
 

@@ -48,7 +48,7 @@ std::unique_ptr<RandomFaults> RandomFaults::from_locator(const Locator& l, uint6
 namespace {
 
 constexpr const char* kKeys =
-    "name,poll,drop,dup,corrupt,reorder,delay,reorder_us,delay_min_us,delay_max_us,seed";
+    "name,poll,drop,dup,corrupt,reorder,delay,reorder_us,delay_min_us,delay_max_us,seed,poison";
 
 /// The process-wide fabric. Ports are created on demand and never freed (a closed port is
 /// recycled), so a sender holding a stale endpoint can never touch freed memory.
@@ -67,7 +67,7 @@ class Fabric {
       free_.pop_back();
     } else {
       const uint32_t id = count_.load(std::memory_order_relaxed);
-      if (id >= kMaxPorts) throw TransportError("inproc: more than 65536 ports open at once");
+      if (id >= kMaxPorts) throw TransportError(TransportError::Kind::kSystem, "inproc: more than 65536 ports open at once");
       p = new InProcPort(id);
       table_[id].store(p, std::memory_order_release);
       count_.store(id + 1, std::memory_order_release);
@@ -91,7 +91,8 @@ class Fabric {
     std::lock_guard lock(mu_);
     auto& ids = names_[name];
     if (member == 0 && !ids.empty())
-      throw TransportError("inproc: a server named '" + name + "' is already listening");
+      throw TransportError(TransportError::Kind::kSystem, "inproc: a server named '" + name + "' is already listening",
+                           EADDRINUSE);
     ids.push_back(p->id());
   }
 
@@ -132,8 +133,15 @@ InProcPort* inproc_find_port(const Endpoint& e) { return Fabric::get().find(e); 
 
 InProcTransport::InProcTransport(InProcPort* port, const Locator& l, bool sleep, std::string locator)
     : port_(port), sleep_(sleep), locator_(std::move(locator)) {
+  const std::string poison = l.get("poison", "off");
+  if (poison != "on" && poison != "off")
+    throw ConfigError("inproc locator: poison=" + poison + " (expected on or off)");
+  port_->set_poison(poison == "on");
   set_fault_injector(RandomFaults::from_locator(l, port->id()));
 }
+
+uint64_t InProcTransport::views_held() const { return port_->views_held(); }
+uint64_t InProcTransport::views_released() const { return port_->views_released(); }
 
 void InProcTransport::set_fault_injector(std::unique_ptr<FaultInjector> f) {
   flush_held(/*all=*/true);
@@ -186,7 +194,7 @@ std::unique_ptr<InProcTransport> InProcTransport::connect(const Locator& l, Endp
   InProcPort* p = Fabric::get().open_port();
   if (!Fabric::get().resolve(name, p->id(), server)) {
     Fabric::get().close_port(p);
-    throw TransportError("inproc: no server named '" + name + "' is listening");
+    throw TransportError(TransportError::Kind::kNoServer, "inproc: no server named '" + name + "' is listening");
   }
   return std::unique_ptr<InProcTransport>(new InProcTransport(p, l, sleep, l.str()));
 }

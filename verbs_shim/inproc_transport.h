@@ -12,6 +12,8 @@
 //   delay=<p>       [0] ... held back between delay_min_us and delay_max_us
 //   reorder_us=<n>  [200]   delay_min_us=<n> [0]   delay_max_us=<n> [20000]
 //   seed=<n>        [1] seed of the fault injector (each port mixes in its own id)
+//   poison=on|off   [off] on: a receive slot is overwritten with 0xDB as its view is released,
+//                   so whatever reads a view after release() reads poison (tests)
 // Faults apply to what the transport made from that locator sends: give the same keys to the
 // server's and the clients' locators to make both directions faulty.
 //
@@ -95,6 +97,10 @@ class InProcTransport final : public Transport {
   void release(std::span<const PacketView> pkts) override;
   void wait(uint64_t timeout_ns) override;
 
+  /// Views handed out by rx_burst and not yet released, and views released so far (tests: a
+  /// leak shows as views held, a use after release as poison with poison=on).
+  uint64_t views_held() const;
+  uint64_t views_released() const;
   /// Replaces the fault injector (tests). Not thread-safe against this transport's own calls.
   void set_fault_injector(std::unique_ptr<FaultInjector> f);
 

@@ -33,12 +33,10 @@ constexpr const char* kKeys = "if,mac,port,ring,block_ms,poll,mtu,mode,queue";
 constexpr uint32_t kMaxMtu = 9000;
 constexpr size_t kRingBytes = size_t{4} << 20;  // receive ring per socket
 
-TransportError sys_error(const std::string& what, const char* call) {
+TransportError raweth_error(const std::string& what, const char* call) {
   const int e = errno;
-  std::string msg = "raweth " + what + ": " + call + ": " + std::strerror(e) + " (errno " +
-                    std::to_string(e) + ")";
-  if (e == EPERM || e == EACCES) msg += "; raw Ethernet needs root or CAP_NET_RAW";
-  return TransportError(msg);
+  return sys_error("raweth " + what, call, e,
+                   e == EPERM || e == EACCES ? "raw Ethernet needs root or CAP_NET_RAW" : "");
 }
 
 /// Closes a descriptor unless released: set-up paths throw half-way.
@@ -99,17 +97,17 @@ Interface interface_named(const std::string& name) {
                       up_interfaces(&one, &dummy) + ")");
   }
   Fd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) throw sys_error(name, "socket");
+  if (s.fd < 0) throw raweth_error(name, "socket");
   ifreq r{};
   std::memcpy(r.ifr_name, name.c_str(), name.size());
-  if (ioctl(s.fd, SIOCGIFMTU, &r) != 0) throw sys_error(name, "ioctl(SIOCGIFMTU)");
+  if (ioctl(s.fd, SIOCGIFMTU, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFMTU)");
   i.mtu = static_cast<uint32_t>(r.ifr_mtu);
-  if (ioctl(s.fd, SIOCGIFHWADDR, &r) != 0) throw sys_error(name, "ioctl(SIOCGIFHWADDR)");
+  if (ioctl(s.fd, SIOCGIFHWADDR, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFHWADDR)");
   if (r.ifr_hwaddr.sa_family != ARPHRD_ETHER && r.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK)
     throw ConfigError("raweth: interface '" + name + "' is not Ethernet");
   i.loopback = r.ifr_hwaddr.sa_family == ARPHRD_LOOPBACK;
   std::memcpy(i.mac, r.ifr_hwaddr.sa_data, 6);
-  if (ioctl(s.fd, SIOCGIFFLAGS, &r) != 0) throw sys_error(name, "ioctl(SIOCGIFFLAGS)");
+  if (ioctl(s.fd, SIOCGIFFLAGS, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFFLAGS)");
   if (!(r.ifr_flags & IFF_UP)) throw ConfigError("raweth: interface '" + name + "' is down");
   return i;
 }
@@ -128,7 +126,7 @@ void attach_port_filter(int fd, uint16_t port, const std::string& what) {
   };
   sock_fprog prog{static_cast<unsigned short>(std::size(code)), code};
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog) != 0)
-    throw sys_error(what, "setsockopt(SO_ATTACH_FILTER)");
+    throw raweth_error(what, "setsockopt(SO_ATTACH_FILTER)");
 }
 
 /// Joins the workers' fanout group; a classic BPF program picks the worker from the sender's
@@ -137,7 +135,7 @@ void join_fanout(int fd, uint16_t port, unsigned members, const std::string& wha
   const int id = static_cast<int>((static_cast<uint32_t>(getpid()) * 2654435761u ^ port) & 0xffff);
   const int arg = id | (PACKET_FANOUT_CBPF << 16);
   if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT, &arg, sizeof arg) != 0)
-    throw sys_error(what, "setsockopt(PACKET_FANOUT)");
+    throw raweth_error(what, "setsockopt(PACKET_FANOUT)");
   const uint32_t ll = static_cast<uint32_t>(SKF_LL_OFF);
   sock_filter code[] = {
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ll + 8),   // last four bytes of the source MAC
@@ -149,17 +147,17 @@ void join_fanout(int fd, uint16_t port, unsigned members, const std::string& wha
   };
   sock_fprog prog{static_cast<unsigned short>(std::size(code)), code};
   if (setsockopt(fd, SOL_PACKET, PACKET_FANOUT_DATA, &prog, sizeof prog) != 0)
-    throw sys_error(what, "setsockopt(PACKET_FANOUT_DATA)");
+    throw raweth_error(what, "setsockopt(PACKET_FANOUT_DATA)");
 }
 
 /// A UDP port the kernel promises nobody else on this host holds: the client's raweth port.
 int reserve_port(uint16_t* port) {
   Fd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) throw sys_error("client port", "socket");
+  if (s.fd < 0) throw raweth_error("client port", "socket");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw sys_error("client port", "bind");
+  if (bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw raweth_error("client port", "bind");
   socklen_t len = sizeof a;
   getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &len);
   *port = ntohs(a.sin_port);
@@ -203,13 +201,13 @@ RawEthTransport::RawEthTransport(const Setup& s)
     return;
   }
   Fd sock{socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(kClioEtherType))};
-  if (sock.fd < 0) throw sys_error(what, "socket(AF_PACKET)");
+  if (sock.fd < 0) throw raweth_error(what, "socket(AF_PACKET)");
   // The filter first, so that nothing else lands in the ring before it is in place.
   attach_port_filter(sock.fd, s.port, what);
 
   const int version = s.v3 ? TPACKET_V3 : TPACKET_V2;
   if (setsockopt(sock.fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) != 0)
-    throw sys_error(what, "setsockopt(PACKET_VERSION)");
+    throw raweth_error(what, "setsockopt(PACKET_VERSION)");
   // A frame slot holds the ring header, the sockaddr_ll the kernel adds, and the whole frame.
   const uint32_t need = static_cast<uint32_t>(TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll) +
                                               sizeof(RawEthFrameHeader) + mtu_ + 64);
@@ -225,7 +223,7 @@ RawEthTransport::RawEthTransport(const Setup& s)
     req.tp_frame_nr = frames_;
     req.tp_retire_blk_tov = s.block_ms;
     if (setsockopt(sock.fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
-      throw sys_error(what, "setsockopt(PACKET_RX_RING, v3)");
+      throw raweth_error(what, "setsockopt(PACKET_RX_RING, v3)");
     v3_held_.assign(blocks_, 0);
     v3_done_.assign(blocks_, 0);
   } else {
@@ -235,12 +233,12 @@ RawEthTransport::RawEthTransport(const Setup& s)
     req.tp_frame_size = frame_bytes_;
     req.tp_frame_nr = frames_;
     if (setsockopt(sock.fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
-      throw sys_error(what, "setsockopt(PACKET_RX_RING, v2)");
+      throw raweth_error(what, "setsockopt(PACKET_RX_RING, v2)");
     held_.assign(frames_, 0);
   }
   ring_bytes_ = static_cast<size_t>(block_bytes_) * blocks_;
   void* m = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, sock.fd, 0);
-  if (m == MAP_FAILED) throw sys_error(what, "mmap(receive ring)");
+  if (m == MAP_FAILED) throw raweth_error(what, "mmap(receive ring)");
   ring_ = static_cast<std::byte*>(m);
   try {
     const int one = 1;
@@ -250,7 +248,7 @@ RawEthTransport::RawEthTransport(const Setup& s)
     a.sll_family = AF_PACKET;
     a.sll_protocol = htons(kClioEtherType);
     a.sll_ifindex = ifindex_;
-    if (bind(sock.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw sys_error(what, "bind");
+    if (bind(sock.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw raweth_error(what, "bind");
     if (s.server && s.members > 1) join_fanout(sock.fd, s.port, s.members, what);
   } catch (...) {
     munmap(ring_, ring_bytes_);

@@ -38,13 +38,13 @@ constexpr uint32_t kChunk = 4096;
 constexpr uint32_t kFrames = 4096;  // 16 MiB of UMEM
 constexpr uint32_t kRing = 2048;    // entries in each of the four rings
 
-TransportError sys_error(const std::string& what, const char* call) {
+TransportError xdp_error(const std::string& what, const char* call) {
   const int e = errno;
-  std::string msg = "raweth xdp " + what + ": " + call + ": " + std::strerror(e) + " (errno " +
-                    std::to_string(e) + ")";
-  if (e == EPERM) msg += "; AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF)";
-  if (e == EBUSY) msg += "; the interface already has an XDP program (ip link set dev IF xdp off)";
-  return TransportError(msg);
+  return sys_error("raweth xdp " + what, call, e,
+                   e == EPERM   ? "AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF)"
+                   : e == EBUSY ? "the interface already has an XDP program (ip link set dev IF "
+                                  "xdp off)"
+                                : "");
 }
 
 long bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }
@@ -82,7 +82,7 @@ void map_ring(int fd, const xdp_ring_offset& off, size_t entry, uint64_t pgoff, 
   r->map_bytes = off.desc + kRing * entry;
   void* m = mmap(nullptr, r->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
                  static_cast<off_t>(pgoff));
-  if (m == MAP_FAILED) throw sys_error(what, name);
+  if (m == MAP_FAILED) throw xdp_error(what, name);
   r->map = m;
   auto* base = static_cast<std::byte*>(m);
   r->producer = reinterpret_cast<uint32_t*>(base + off.producer);
@@ -118,7 +118,7 @@ struct RawEthTransport::Xdp {
     a.value_size = 4;
     a.max_entries = 64;  // receive queues
     map_fd = static_cast<int>(bpf(BPF_MAP_CREATE, &a));
-    if (map_fd < 0) throw sys_error(what, "bpf(BPF_MAP_CREATE, XSKMAP)");
+    if (map_fd < 0) throw xdp_error(what, "bpf(BPF_MAP_CREATE, XSKMAP)");
     // r1 = ctx (struct xdp_md: data @0, data_end @4, rx_queue_index @16)
     const int32_t ether = static_cast<int32_t>(htons(kClioEtherType));  // as a little-endian load sees it
     const int32_t dport = static_cast<int32_t>(htons(port));
@@ -154,8 +154,8 @@ struct RawEthTransport::Xdp {
     log[0] = 0;
     prog_fd = static_cast<int>(bpf(BPF_PROG_LOAD, &p));
     if (prog_fd < 0) {
-      TransportError e = sys_error(what, "bpf(BPF_PROG_LOAD, XDP)");
-      throw TransportError(std::string(e.what()) + "\nverifier: " + log);
+      TransportError e = xdp_error(what, "bpf(BPF_PROG_LOAD, XDP)");
+      throw TransportError(e.kind(), std::string(e.what()) + "\nverifier: " + log, e.err());
     }
   }
 
@@ -174,29 +174,29 @@ struct RawEthTransport::Xdp {
       }
       if (errno == EBUSY || errno == EPERM) break;
     }
-    throw sys_error(what, "bpf(BPF_LINK_CREATE, XDP)");
+    throw xdp_error(what, "bpf(BPF_LINK_CREATE, XDP)");
   }
 
   void open_socket(int ifindex, uint32_t queue, const std::string& what) {
     xsk = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
-    if (xsk < 0) throw sys_error(what, "socket(AF_XDP)");
+    if (xsk < 0) throw xdp_error(what, "socket(AF_XDP)");
     void* m = mmap(nullptr, size_t{kChunk} * kFrames, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (m == MAP_FAILED) throw sys_error(what, "mmap(UMEM)");
+    if (m == MAP_FAILED) throw xdp_error(what, "mmap(UMEM)");
     umem = static_cast<std::byte*>(m);
     xdp_umem_reg reg{};
     reg.addr = reinterpret_cast<uint64_t>(umem);
     reg.len = uint64_t{kChunk} * kFrames;
     reg.chunk_size = kChunk;
-    if (setsockopt(xsk, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) throw sys_error(what, "setsockopt(XDP_UMEM_REG)");
+    if (setsockopt(xsk, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) throw xdp_error(what, "setsockopt(XDP_UMEM_REG)");
     const int n = kRing;
     if (setsockopt(xsk, SOL_XDP, XDP_UMEM_FILL_RING, &n, sizeof n) != 0 ||
         setsockopt(xsk, SOL_XDP, XDP_UMEM_COMPLETION_RING, &n, sizeof n) != 0 ||
         setsockopt(xsk, SOL_XDP, XDP_RX_RING, &n, sizeof n) != 0 ||
         setsockopt(xsk, SOL_XDP, XDP_TX_RING, &n, sizeof n) != 0)
-      throw sys_error(what, "setsockopt(XDP ring sizes)");
+      throw xdp_error(what, "setsockopt(XDP ring sizes)");
     xdp_mmap_offsets off{};
     socklen_t len = sizeof off;
-    if (getsockopt(xsk, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0) throw sys_error(what, "getsockopt(XDP_MMAP_OFFSETS)");
+    if (getsockopt(xsk, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0) throw xdp_error(what, "getsockopt(XDP_MMAP_OFFSETS)");
     map_ring(xsk, off.fr, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING, &fill, what, "mmap(fill ring)");
     map_ring(xsk, off.cr, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, &comp, what, "mmap(completion ring)");
     map_ring(xsk, off.rx, sizeof(xdp_desc), XDP_PGOFF_RX_RING, &rx, what, "mmap(rx ring)");
@@ -215,7 +215,7 @@ struct RawEthTransport::Xdp {
     a.sxdp_ifindex = static_cast<uint32_t>(ifindex);
     a.sxdp_queue_id = queue;
     a.sxdp_flags = XDP_USE_NEED_WAKEUP;  // zero-copy where the driver can, else copy
-    if (bind(xsk, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw sys_error(what, "bind(AF_XDP)");
+    if (bind(xsk, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw xdp_error(what, "bind(AF_XDP)");
     xdp_options opts{};
     len = sizeof opts;
     zero_copy = getsockopt(xsk, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 && (opts.flags & XDP_OPTIONS_ZEROCOPY);
@@ -225,7 +225,7 @@ struct RawEthTransport::Xdp {
     u.map_fd = static_cast<uint32_t>(map_fd);
     u.key = reinterpret_cast<uint64_t>(&key);
     u.value = reinterpret_cast<uint64_t>(&value);
-    if (bpf(BPF_MAP_UPDATE_ELEM, &u) != 0) throw sys_error(what, "bpf(BPF_MAP_UPDATE_ELEM, xsks)");
+    if (bpf(BPF_MAP_UPDATE_ELEM, &u) != 0) throw xdp_error(what, "bpf(BPF_MAP_UPDATE_ELEM, xsks)");
   }
 
   void kick_rx() {

@@ -63,10 +63,9 @@ constexpr uint8_t kMinRnrTimer = 12;
 constexpr uint8_t kMaxRdAtomic = 16;
 constexpr uint8_t kHopLimit = 64;
 
-TransportError sys_error(const std::string& what, const char* call) {
+TransportError rc_error(const std::string& what, const char* call) {
   const int e = errno;
-  return TransportError("rdma-rc " + what + ": " + call + ": " + std::strerror(e) + " (errno " +
-                        std::to_string(e) + ")");
+  return sys_error("rdma-rc " + what, call, e);
 }
 
 uint32_t random_psn() {
@@ -311,16 +310,16 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
   addrinfo* res = nullptr;
   if (const int rc = getaddrinfo(host.c_str(), std::to_string(tcp_port).c_str(), &hints, &res);
       rc != 0)
-    throw TransportError("rdma-rc: cannot resolve host '" + host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice, "rdma-rc: cannot resolve host '" + host + "': " + gai_strerror(rc));
   c.fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (c.fd < 0) {
     freeaddrinfo(res);
-    throw sys_error(c.where, "socket");
+    throw rc_error(c.where, "socket");
   }
   const int crc = ::connect(c.fd, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
   if (crc != 0) {
-    if (errno != EINPROGRESS) throw sys_error(c.where, "connect");
+    if (errno != EINPROGRESS) throw rc_error(c.where, "connect");
     pollfd pf{c.fd, POLLOUT, 0};
     const int r = poll(&pf, 1, static_cast<int>(o.timeout_ms));
     int err = 0;
@@ -331,7 +330,7 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
       getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
     if (err != 0) {
       errno = err;
-      throw sys_error(c.where + " (is clio-rdma-server running there?)", "connect");
+      throw rc_error(c.where + " (is clio-rdma-server running there?)", "connect");
     }
   }
   const int one = 1;
@@ -341,26 +340,26 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
   const uint8_t initiator = depth(c.port.device_attr().max_qp_init_rd_atom);
   RcHello mine = local_hello(c.port, c.qp.get(), psn, initiator);
   RcHello theirs{};
-  if (!io_all(c.fd, &mine, sizeof mine, true, deadline)) throw sys_error(c.where, "send(hello)");
+  if (!io_all(c.fd, &mine, sizeof mine, true, deadline)) throw rc_error(c.where, "send(hello)");
   if (!io_all(c.fd, &theirs, sizeof theirs, false, deadline))
-    throw sys_error(c.where, "recv(hello)");
+    throw rc_error(c.where, "recv(hello)");
   if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
-    throw TransportError("rdma-rc " + c.where +
+    throw TransportError(TransportError::Kind::kSystem, "rdma-rc " + c.where +
                          ": the answer is not from clio-rdma-server (bad magic or version)");
   c.remote_addr = theirs.addr;
   c.remote_len = theirs.length;
   c.rkey = theirs.rkey;
   uint32_t regions = 0;
   if (!io_all(c.fd, &regions, sizeof regions, false, deadline))
-    throw sys_error(c.where, "recv(regions)");
+    throw rc_error(c.where, "recv(regions)");
   if (regions > kMaxRegions || (regions != 0 && c.remote_len % regions != 0))
-    throw TransportError("rdma-rc " + c.where + ": the server announced " +
+    throw TransportError(TransportError::Kind::kSystem, "rdma-rc " + c.where + ": the server announced " +
                          std::to_string(regions) + " regions over " + std::to_string(c.remote_len) +
                          " bytes");
   c.region_rkeys.resize(regions);
   if (regions != 0 &&
       !io_all(c.fd, c.region_rkeys.data(), regions * sizeof(uint32_t), false, deadline))
-    throw sys_error(c.where, "recv(region keys)");
+    throw rc_error(c.where, "recv(region keys)");
   c.region_bytes = regions == 0 ? 0 : c.remote_len / regions;
   connect_rc_qp(c.qp.get(), c.port, 0, psn, std::min(initiator, theirs.rd_atomic), 1, theirs);
   std::unique_ptr<RcClient> client(new RcClient(std::move(impl)));
@@ -483,9 +482,9 @@ struct RcServer::Impl {
     conn.peer = peer;
     const uint64_t deadline = now_ns() + 10'000'000'000ull;
     RcHello theirs{};
-    if (!io_all(fd, &theirs, sizeof theirs, false, deadline)) throw sys_error(peer, "recv(hello)");
+    if (!io_all(fd, &theirs, sizeof theirs, false, deadline)) throw rc_error(peer, "recv(hello)");
     if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
-      throw TransportError("rdma-rc " + peer + ": not a clio RC client (bad magic or version)");
+      throw TransportError(TransportError::Kind::kSystem, "rdma-rc " + peer + ": not a clio RC client (bad magic or version)");
     conn.qp = make_rc_qp(port, pd.get(), cq.get(), 1, 0, nullptr);
     const uint32_t psn = random_psn();
     const uint8_t their_depth = std::max<uint8_t>(1, theirs.rd_atomic);
@@ -497,11 +496,11 @@ struct RcServer::Impl {
     mine.rkey = mr->rkey;
     mine.addr = reinterpret_cast<uint64_t>(mem->data());
     mine.length = mem->size();
-    if (!io_all(fd, &mine, sizeof mine, true, deadline)) throw sys_error(peer, "send(hello)");
+    if (!io_all(fd, &mine, sizeof mine, true, deadline)) throw rc_error(peer, "send(hello)");
     uint32_t count = static_cast<uint32_t>(region_keys.size());
     if (!io_all(fd, &count, sizeof count, true, deadline) ||
         (count != 0 && !io_all(fd, region_keys.data(), count * sizeof(uint32_t), true, deadline)))
-      throw sys_error(peer, "send(region keys)");
+      throw rc_error(peer, "send(region keys)");
     CLIO_LOG(INFO, "rdma-rc", "client %s: qpn %u <-> our qpn %u", peer.c_str(), theirs.qpn,
              conn.qp->qp_num);
     conns.push_back(std::move(conn));
@@ -542,19 +541,19 @@ RcServer::RcServer(const Options& o)
   addrinfo* res = nullptr;
   if (const int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &res);
       rc != 0)
-    throw TransportError("rdma-rc: cannot resolve host '" + o.host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice, "rdma-rc: cannot resolve host '" + o.host + "': " + gai_strerror(rc));
   const std::string where = o.host + ":" + std::to_string(o.port);
   s.listen_fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s.listen_fd < 0) {
     freeaddrinfo(res);
-    throw sys_error(where, "socket");
+    throw rc_error(where, "socket");
   }
   const int one = 1;
   setsockopt(s.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   const int brc = bind(s.listen_fd, res->ai_addr, res->ai_addrlen);
   freeaddrinfo(res);
-  if (brc != 0) throw sys_error(where, "bind");
-  if (::listen(s.listen_fd, 64) != 0) throw sys_error(where, "listen");
+  if (brc != 0) throw rc_error(where, "bind");
+  if (::listen(s.listen_fd, 64) != 0) throw rc_error(where, "listen");
   sockaddr_storage bound{};
   socklen_t blen = sizeof bound;
   getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&bound), &blen);
@@ -562,7 +561,7 @@ RcServer::RcServer(const Options& o)
       ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
                                         : reinterpret_cast<sockaddr_in&>(bound).sin_port);
   s.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s.stop_fd < 0) throw sys_error(where, "eventfd");
+  if (s.stop_fd < 0) throw rc_error(where, "eventfd");
 }
 
 RcServer::~RcServer() = default;
@@ -594,7 +593,7 @@ void RcServer::run() {
     for (const Impl::Conn& c : s.conns) fds.push_back({c.fd, POLLIN, 0});
     if (poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
-      throw sys_error("server", "poll");
+      throw rc_error("server", "poll");
     }
     if (fds[0].revents != 0) return;
     // Departed clients first (indices in fds match conns before any change).

@@ -90,11 +90,33 @@ struct PacketView {
   uint64_t token = 0;  ///< backend's own bookkeeping for release()
 };
 
-/// Thrown by set-up paths; the message names the call, the device or address, and errno.
+/// Thrown by set-up paths. Callers switch on kind() (and err(), the errno of a failed system
+/// call, else 0); the message is for people: it names the call, the device or address.
 class TransportError : public Error {
  public:
-  using Error::Error;
+  enum class Kind {
+    kNoServer,    ///< nothing listens at the address (-ECONNREFUSED for CLib's callers)
+    kNoDevice,    ///< no such device, port or address on this host
+    kPermission,  ///< the call needs privileges this process lacks
+    kTimeout,     ///< the peer did not answer in time
+    kSystem,      ///< anything else: a failed system call, a refused set-up
+  };
+  TransportError(Kind kind, const std::string& what, int err = 0)
+      : Error(what), kind_(kind), err_(err) {}
+  Kind kind() const { return kind_; }
+  int err() const { return err_; }
+  /// The kind a failed system call's errno means.
+  static Kind kind_of(int err);
+
+ private:
+  Kind kind_;
+  int err_;
 };
+
+/// The error of a failed system call, the one format every backend uses:
+/// "<what>: <call>: <strerror(err)> (errno <err>)[; <hint>]", its kind from err.
+TransportError sys_error(const std::string& what, const char* call, int err,
+                         const std::string& hint = "");
 
 /// After a batch send took only the first `sent` of the packets that fit `mtu`: how many of
 /// `items` count as accepted (those sent, and the oversized ones among them, which are dropped).

@@ -27,10 +27,9 @@ namespace {
 constexpr const char* kKeys = "host,port,poll,mtu,rcvbuf,sndbuf,offload";
 constexpr uint32_t kMaxUdpPayload = 65507;
 
-TransportError sys_error(const std::string& what, const char* call) {
+TransportError udp_error(const std::string& what, const char* call) {
   const int e = errno;
-  return TransportError("udp " + what + ": " + call + ": " + std::strerror(e) + " (errno " +
-                        std::to_string(e) + ")");
+  return sys_error("udp " + what, call, e);
 }
 
 UdpAddress resolve(const std::string& host, uint16_t port) {
@@ -42,7 +41,7 @@ UdpAddress resolve(const std::string& host, uint16_t port) {
   const std::string p = std::to_string(port);
   const int rc = getaddrinfo(host.c_str(), p.c_str(), &hints, &res);
   if (rc != 0)
-    throw TransportError("udp: cannot resolve host '" + host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice, "udp: cannot resolve host '" + host + "': " + gai_strerror(rc));
   UdpAddress a{};
   std::memcpy(&a, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof a));
   freeaddrinfo(res);
@@ -127,11 +126,11 @@ bool offload_mode(const Locator& l) {
 
 int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport, const std::string& what) {
   const int fd = socket(bind_to.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw sys_error(what, "socket");
+  if (fd < 0) throw udp_error(what, "socket");
   const int one = 1;
   if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
     close(fd);
-    throw sys_error(what, "setsockopt(SO_REUSEPORT)");
+    throw udp_error(what, "setsockopt(SO_REUSEPORT)");
   }
   const int rcv = static_cast<int>(l.get_uint("rcvbuf", 4 << 20, 4096, 1 << 30));
   const int snd = static_cast<int>(l.get_uint("sndbuf", 4 << 20, 4096, 1 << 30));
@@ -142,11 +141,12 @@ int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport, con
     const int e = errno;
     close(fd);
     if (e == EADDRINUSE && port_of(bind_to) != 0)
-      throw TransportError("udp: " + host_port(bind_to) +
+      throw TransportError(TransportError::Kind::kSystem, "udp: " + host_port(bind_to) +
                            " is already in use by another process (EADDRINUSE); is another "
-                           "clio-mn running?");
+                           "clio-mn running?",
+                           EADDRINUSE);
     errno = e;
-    throw sys_error(what + " (bind " + to_text(bind_to) + ")", "bind");
+    throw udp_error(what + " (bind " + to_text(bind_to) + ")", "bind");
   }
   return fd;
 }
@@ -199,7 +199,7 @@ std::vector<sock_filter> steering_program(unsigned members) {
 void attach_program(int fd, std::vector<sock_filter> code, const std::string& what) {
   sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) != 0)
-    throw sys_error(what, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
+    throw udp_error(what, "setsockopt(SO_ATTACH_REUSEPORT_CBPF)");
 }
 
 /// Proves that `fd`, just bound with SO_REUSEPORT to `bound`, is index `member` of the port's
@@ -216,15 +216,15 @@ void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsign
     to.v4.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::byte nonce[16];
   if (getrandom(nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce))
-    throw sys_error(what, "getrandom");
+    throw udp_error(what, "getrandom");
   const int s = socket(to.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) throw sys_error(what, "socket");
+  if (s < 0) throw udp_error(what, "socket");
   const ssize_t sent = sendto(s, nonce, sizeof nonce, 0, &to.sa, to.len());
   const int send_errno = errno;
   close(s);
   if (sent != static_cast<ssize_t>(sizeof nonce)) {
     errno = send_errno;
-    throw sys_error(what + " (checking the port's reuseport group at " + host_port(to) + ")",
+    throw udp_error(what + " (checking the port's reuseport group at " + host_port(to) + ")",
                     "sendto");
   }
   // Datagrams other than the nonce are clients' that came early; they are dropped, as the
@@ -240,10 +240,11 @@ void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsign
       return;
     }
   }
-  throw TransportError("udp: " + host_port(bound) + ": another process joined this port's " +
+  throw TransportError(TransportError::Kind::kSystem, "udp: " + host_port(bound) + ": another process joined this port's " +
                        "SO_REUSEPORT group while worker " + std::to_string(member) +
                        " was starting, and would take its clients (EADDRINUSE); stop it, or run "
-                       "clio-mn as a user of its own");
+                       "clio-mn as a user of its own",
+                       EADDRINUSE);
 }
 
 }  // namespace
@@ -261,10 +262,10 @@ UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll, bool offload) : fd_
   locator_ = member_locator_ = "udp:" + to_text(self);
   if (epoll) {
     epfd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd_ < 0) throw sys_error("epoll", "epoll_create1");
+    if (epfd_ < 0) throw udp_error("epoll", "epoll_create1");
     epoll_event ev{};
     ev.events = EPOLLIN;
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd_, &ev) != 0) throw sys_error("epoll", "epoll_ctl");
+    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd_, &ev) != 0) throw udp_error("epoll", "epoll_ctl");
   }
   rx_memory_ = std::make_unique_for_overwrite<std::byte[]>(size_t{kRxBuffers} * rx_bytes_);
   rx_free_.reserve(kRxBuffers);
@@ -343,7 +344,7 @@ std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* 
   UdpAddress connected{};
   socklen_t len = sizeof connected;
   if (::connect(fd, &peer.sa, peer.len()) != 0 || getpeername(fd, &connected.sa, &len) != 0) {
-    TransportError e = sys_error("client socket (to " + to_text(peer) + ")", "connect");
+    TransportError e = udp_error("client socket (to " + to_text(peer) + ")", "connect");
     close(fd);
     throw e;
   }

@@ -11,13 +11,8 @@ namespace clio::net {
 
 TransportError verbs_error(const std::string& dev, const std::string& call, int err,
                            const std::string& hint) {
-  // Some providers return failure without setting errno; say so rather than print "Success".
-  std::string msg =
-      "verbs " + (dev.empty() ? std::string("(no device)") : dev) + ": " + call + ": " +
-      (err != 0 ? std::string(std::strerror(err)) : std::string("failed, errno not set")) +
-      " (errno " + std::to_string(err) + ")";
-  if (!hint.empty()) msg += "\n" + hint;
-  return TransportError(msg);
+  return sys_error("verbs " + (dev.empty() ? std::string("(no device)") : dev), call.c_str(), err,
+                   hint.empty() ? hint : "\n" + hint);
 }
 
 void verbs_teardown_warning(const char* call, int rc) {

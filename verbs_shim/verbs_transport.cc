@@ -55,10 +55,9 @@ std::string gid_of(const VerbsAddress& a) {
   return gid_text(g);
 }
 
-TransportError sys_error(const std::string& what, const char* call) {
+TransportError verbs_sys_error(const std::string& what, const char* call) {
   const int e = errno;
-  return TransportError("verbs " + what + ": " + call + ": " + std::strerror(e) + " (errno " +
-                        std::to_string(e) + ")");
+  return sys_error("verbs " + what, call, e);
 }
 
 sockaddr_storage resolve(const std::string& host, uint16_t port, socklen_t* len) {
@@ -69,7 +68,7 @@ sockaddr_storage resolve(const std::string& host, uint16_t port, socklen_t* len)
   addrinfo* res = nullptr;
   const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
   if (rc != 0)
-    throw TransportError("verbs: cannot resolve host '" + host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice, "verbs: cannot resolve host '" + host + "': " + gai_strerror(rc));
   sockaddr_storage a{};
   *len = static_cast<socklen_t>(std::min<size_t>(res->ai_addrlen, sizeof a));
   std::memcpy(&a, res->ai_addr, *len);
@@ -126,7 +125,7 @@ VerbsTransport::VerbsTransport(VerbsPort port, const Options& o) : port_(std::mo
   rx_slots_ = limit(o.rx);
   tx_slots_ = limit(o.tx);
   if (tx_slots_ < 4 * kSignalEvery)
-    throw TransportError("verbs " + dev + ": the device allows only " + std::to_string(tx_slots_) +
+    throw TransportError(TransportError::Kind::kSystem, "verbs " + dev + ": the device allows only " + std::to_string(tx_slots_) +
                          " work requests per queue");
   mtu_ = port_.active_mtu_bytes();
   if (o.mtu_cap != 0) mtu_ = std::min(mtu_, o.mtu_cap);
@@ -151,7 +150,7 @@ VerbsTransport::VerbsTransport(VerbsPort port, const Options& o) : port_(std::mo
     // wait() reads an event only after ppoll said there is one; non-blocking all the same.
     const int fl = fcntl(channel_->fd, F_GETFL);
     if (fl < 0 || fcntl(channel_->fd, F_SETFL, fl | O_NONBLOCK) != 0)
-      throw sys_error(dev, "fcntl(O_NONBLOCK) on the completion channel");
+      throw verbs_sys_error(dev, "fcntl(O_NONBLOCK) on the completion channel");
   }
   send_cq_ = make_cq(ctx, static_cast<int>(tx_slots_), nullptr, dev);
   recv_cq_ = make_cq(ctx, static_cast<int>(rx_slots_), channel_.get(), dev);
@@ -273,12 +272,12 @@ std::unique_ptr<VerbsTransport> VerbsTransport::listen(const Locator& l, unsigne
   socklen_t len = 0;
   const sockaddr_storage at = resolve(bind_to, udp_port, &len);
   t->udp_fd_ = socket(at.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (t->udp_fd_ < 0) throw sys_error(dev, "socket(endpoint exchange)");
+  if (t->udp_fd_ < 0) throw verbs_sys_error(dev, "socket(endpoint exchange)");
   const int one = 1;
   if (setsockopt(t->udp_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-    throw sys_error(dev, "setsockopt(SO_REUSEPORT)");
+    throw verbs_sys_error(dev, "setsockopt(SO_REUSEPORT)");
   if (bind(t->udp_fd_, reinterpret_cast<const sockaddr*>(&at), len) != 0)
-    throw sys_error(
+    throw verbs_sys_error(
         dev + " (endpoint exchange on " + bind_to + ":" + std::to_string(udp_port) + ")", "bind");
   sockaddr_storage bound{};
   socklen_t blen = sizeof bound;
@@ -298,7 +297,7 @@ std::unique_ptr<VerbsTransport> VerbsTransport::listen(const Locator& l, unsigne
                 (shown != bind_to ? ",bind=" + bind_to : std::string());
 
   t->stop_fd_ = eventfd(0, EFD_CLOEXEC);
-  if (t->stop_fd_ < 0) throw sys_error(dev, "eventfd");
+  if (t->stop_fd_ < 0) throw verbs_sys_error(dev, "eventfd");
   t->hello_thread_ = std::thread([p = t.get()] { p->answer_hellos(); });
   CLIO_LOG(DEBUG, "net.verbs", "member %u: %s, qpn %u, mtu %u, inline %u", member,
            t->locator_.c_str(), t->self_.qpn, t->mtu_, t->max_inline_);
@@ -359,7 +358,7 @@ std::unique_ptr<VerbsTransport> VerbsTransport::connect(const Locator& l, Endpoi
   socklen_t len = 0;
   const sockaddr_storage peer = resolve(host, udp_port, &len);
   const int fd = socket(peer.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw sys_error(dev, "socket(endpoint exchange)");
+  if (fd < 0) throw verbs_sys_error(dev, "socket(endpoint exchange)");
   struct Closer {
     int fd;
     ~Closer() { close(fd); }
@@ -383,12 +382,12 @@ std::unique_ptr<VerbsTransport> VerbsTransport::connect(const Locator& l, Endpoi
   while (!answered && now_ns() < deadline) {
     if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<const sockaddr*>(&peer), len) < 0 &&
         errno != ECONNREFUSED && errno != EAGAIN)
-      throw sys_error(dev + " (endpoint exchange with " + where + ")", "sendto");
+      throw verbs_sys_error(dev + " (endpoint exchange with " + where + ")", "sendto");
     const uint64_t until = std::min(deadline, now_ns() + kHelloRepeatNs);
     for (uint64_t now = now_ns(); !answered && now < until; now = now_ns()) {
       pollfd p{fd, POLLIN, 0};
       const int r = poll(&p, 1, static_cast<int>((until - now + 999'999) / 1'000'000));
-      if (r < 0 && errno != EINTR) throw sys_error(dev, "poll(endpoint exchange)");
+      if (r < 0 && errno != EINTR) throw verbs_sys_error(dev, "poll(endpoint exchange)");
       if (r <= 0) continue;
       const ssize_t n = recv(fd, &ans, sizeof ans, MSG_DONTWAIT);
       answered = n == static_cast<ssize_t>(sizeof ans) && ans.magic == kHelloMagic &&
@@ -396,10 +395,10 @@ std::unique_ptr<VerbsTransport> VerbsTransport::connect(const Locator& l, Endpoi
     }
   }
   if (!answered)
-    throw TransportError("verbs " + dev + ": no endpoint answer from " + where + " within " +
+    throw TransportError(TransportError::Kind::kTimeout, "verbs " + dev + ": no endpoint answer from " + where + " within " +
                          std::to_string(o.timeout_ms) + " ms (is a verbs server listening there?)");
   if (ans.qkey != kQkey)
-    throw TransportError("verbs " + dev + ": the server at " + where + " uses QKey " +
+    throw TransportError(TransportError::Kind::kSystem, "verbs " + dev + ": the server at " + where + " uses QKey " +
                          std::to_string(ans.qkey) + ", not this build's " + std::to_string(kQkey));
   t->mtu_ = std::min(t->mtu_, ans.mtu);
   t->max_inline_ = std::min(t->max_inline_, t->mtu_);

@@ -18,7 +18,7 @@
 namespace clio {
 namespace {
 
-constexpr const char* kFaults = "drop=0.1,dup=0.05,reorder=0.2,reorder_us=200,poll=sleep";
+constexpr const char* kFaults = "drop=0.1,dup=0.05,reorder=0.2,reorder_us=200,poll=sleep,poison=on";
 
 class AsyncTest : public ::testing::Test {
  protected:

@@ -42,7 +42,7 @@ int run_c_api_checks(const char *locator, char *why, size_t why_len) {
   /* Asynchronous calls, fences, locks. */
   {
     clio_handle hs[3];
-    int done[3] = {0, 0, 0};
+    int done[3] = {CLIO_PENDING, CLIO_PENDING, CLIO_PENDING};
     int finished = 0, n;
     uint64_t area;
     char a1[100], a2[100];
@@ -52,14 +52,15 @@ int run_c_api_checks(const char *locator, char *why, size_t why_len) {
     EXPECT(clio_rfence(c) == 0);
     EXPECT(clio_rread_async(c, area, a2, sizeof a2, &hs[1]) == 0); /* ordered after the write */
     EXPECT(clio_rread_async(c, area + (1u << 30), a2, 8, &hs[2]) == 0);
-    while (finished < 3) {
+    while (finished < 3) { /* the loop people write: poll the same array until all are done */
       n = clio_rpoll(c, hs, 3, done);
       EXPECT(n >= 0);
       finished += n;
-      for (i = 0; i < 3; ++i)
-        if (done[i] != CLIO_PENDING) hs[i].id = 0; /* finished: skip from now on */
+      for (i = 0; i < 3; ++i) /* a completed handle comes back with id 0, a pending one not */
+        EXPECT((done[i] == CLIO_PENDING) == (hs[i].id == 0 ? 0 : 1));
     }
     EXPECT(done[0] == 0 && done[1] == 0 && done[2] == -EFAULT);
+    EXPECT(clio_rpoll(c, hs, 3, done) == 0); /* every id is 0: skipped */
     EXPECT(memcmp(a1, a2, sizeof a1) == 0);
     EXPECT(clio_rwrite_async(c, area + 4096, a1, 8, &hs[0]) == 0);
     EXPECT(clio_rwait(c, hs[0]) == 0);

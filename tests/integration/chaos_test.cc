@@ -27,7 +27,7 @@ namespace {
 
 constexpr const char* kFaults =
     "drop=0.05,dup=0.05,reorder=0.05,reorder_us=200,corrupt=0.01,delay=0.01,"
-    "delay_min_us=2000,delay_max_us=30000,poll=sleep";
+    "delay_min_us=2000,delay_max_us=30000,poll=sleep,poison=on";
 
 /// Sends requests that fail authentication as fast as the MN takes them: writes and atomics
 /// with made-up pids and keys, keyless kStats, and retransmission-looking copies of them.

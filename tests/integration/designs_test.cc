@@ -20,7 +20,7 @@ namespace {
 
 constexpr const char* kFaults =
     "drop=0.05,dup=0.05,reorder=0.1,reorder_us=100,corrupt=0.01,delay=0.005,delay_min_us=3000,"
-    "delay_max_us=20000,poll=sleep";
+    "delay_max_us=20000,poll=sleep,poison=on";  // poison: a use after release shows
 
 class DesignsTest : public ::testing::TestWithParam<std::string> {};
 

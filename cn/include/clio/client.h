@@ -115,6 +115,8 @@ class CLIO_API Client {
   /// How many of `hs` completed now (results[i]: result or CLIO_PENDING). Completed handles are
   /// consumed (made empty); empty handles are skipped, their results left as they were.
   int rpoll(std::span<Handle> hs, std::span<int> results);
+  /// The same over the C API's handles (clio_rpoll): completed ones get id 0.
+  int rpoll(clio_handle* hs, size_t n, std::span<int> results);
   /// Blocks until done; returns the result. Takes the handle: it cannot be waited on again.
   int rwait(Handle h);
   int rrelease();

@@ -124,11 +124,12 @@ CLIO_API int clio_rfaa(clio_client *c, uint64_t addr, uint64_t add, uint64_t *ol
  * stay valid (and, for a read, untouched) until the request completes. */
 CLIO_API int clio_rread_async(clio_client *c, uint64_t addr, void *buf, size_t len, clio_handle *h);
 CLIO_API int clio_rwrite_async(clio_client *c, uint64_t addr, const void *buf, size_t len, clio_handle *h);
-/* Non-blocking: returns how many of the n handles have completed (or a negative errno); done[i]
- * receives handle i's result (0 or a negative errno) or CLIO_PENDING. Completed handles are
- * finished: pass them again and the call fails with -EINVAL, unless their id was set to 0
- * (such handles are skipped, done[i] untouched). */
-CLIO_API int clio_rpoll(clio_client *c, const clio_handle *hs, int n, int *done);
+/* Non-blocking: returns how many of the n handles completed in this call (or a negative errno,
+ * and then nothing changed); done[i] receives handle i's result (0 or a negative errno) or
+ * CLIO_PENDING. A completed handle is finished and its id set to 0; handles with id 0 are
+ * skipped (done[i] untouched), so the same array can be polled until every handle is 0. Makes
+ * one round of progress per call and allocates nothing. */
+CLIO_API int clio_rpoll(clio_client *c, clio_handle *hs, int n, int *done);
 /* Blocks until the request completes; returns its result. The handle is finished. */
 CLIO_API int clio_rwait(clio_client *c, clio_handle h);
 /* Returns when every request this thread issued before it has completed (release semantics). */

@@ -2,6 +2,8 @@
 // The in-process fabric's fault injector and its corner cases.
 #include <gtest/gtest.h>
 
+#include <cerrno>
+
 #include <map>
 
 #include "common/clock.h"
@@ -99,6 +101,70 @@ TEST(InProcFaultsTest, BadLocatorsAreRefused) {
   EXPECT_THROW(connect("inproc:name=nobody-listens", &ep), TransportError);
   auto a = listen("inproc:name=taken");
   EXPECT_THROW(listen("inproc:name=taken"), TransportError);
+}
+
+// poison=on: a released view's bytes are overwritten, so a use after release reads 0xdb; and
+// the transport counts what it handed out and what came back.
+TEST(InProcFaultsTest, ReleasedViewsArePoisonedAndCounted) {
+  Endpoint ep;
+  auto server = listen("inproc:name=poisoned,poison=on");
+  auto client = connect("inproc:name=poisoned", &ep);
+  auto& in = dynamic_cast<InProcTransport&>(*server);
+  const uint64_t released_before = in.views_released();
+  std::vector<std::byte> payload(100, std::byte{0x11});
+  for (int i = 0; i < 3; ++i) {
+    TxItem t{ep, payload, {}};
+    ASSERT_EQ(client->tx_burst(std::span(&t, 1)), 1u);
+  }
+  PacketView v[3];
+  size_t got = 0;
+  while (got < 3) got += server->rx_burst(std::span(v + got, 3 - got));
+  EXPECT_EQ(in.views_held(), 3u);
+  const std::byte* first = v[0].data.data();
+  ASSERT_EQ(first[0], std::byte{0x11});
+  server->release(std::span(v, 1));
+  EXPECT_EQ(in.views_held(), 2u);
+  EXPECT_EQ(in.views_released(), released_before + 1);
+  for (size_t i = 0; i < 100; ++i) ASSERT_EQ(first[i], std::byte{0xdb}) << "byte " << i;
+  EXPECT_EQ(v[1].data[0], std::byte{0x11}) << "views still held keep their bytes";
+  server->release(std::span(v + 1, 2));
+  EXPECT_EQ(in.views_held(), 0u);
+  EXPECT_THROW(listen("inproc:name=poisoned2,poison=maybe"), ConfigError);
+}
+
+// Callers switch on the kind, never on the message (CLib: kNoServer is -ECONNREFUSED).
+TEST(InProcFaultsTest, SetUpErrorsCarryAKindAndAnErrno) {
+  Endpoint ep;
+  try {
+    connect("inproc:name=nobody-listens", &ep);
+    ADD_FAILURE() << "connected to nothing";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.kind(), TransportError::Kind::kNoServer) << e.what();
+  }
+  auto a = listen("inproc:name=taken-twice");
+  try {
+    listen("inproc:name=taken-twice");
+    ADD_FAILURE() << "two servers on one name";
+  } catch (const TransportError& e) {
+    EXPECT_EQ(e.kind(), TransportError::Kind::kSystem) << e.what();
+    EXPECT_EQ(e.err(), EADDRINUSE) << e.what();
+  }
+  // A failed system call: its errno decides the kind, and the message names call and errno.
+  const TransportError refused = sys_error("udp client", "connect", ECONNREFUSED);
+  EXPECT_EQ(refused.kind(), TransportError::Kind::kNoServer);
+  EXPECT_EQ(refused.err(), ECONNREFUSED);
+  EXPECT_NE(std::string(refused.what()).find("udp client: connect: "), std::string::npos);
+  EXPECT_NE(std::string(refused.what()).find("(errno " + std::to_string(ECONNREFUSED) + ")"),
+            std::string::npos);
+  EXPECT_EQ(sys_error("raweth", "socket", EPERM, "needs root").kind(),
+            TransportError::Kind::kPermission);
+  EXPECT_NE(std::string(sys_error("raweth", "socket", EPERM, "needs root").what()).find("; needs root"),
+            std::string::npos);
+  EXPECT_EQ(sys_error("verbs", "ibv_open_device", ENODEV).kind(), TransportError::Kind::kNoDevice);
+  EXPECT_EQ(sys_error("verbs", "endpoint", ETIMEDOUT).kind(), TransportError::Kind::kTimeout);
+  EXPECT_EQ(sys_error("udp", "sendmmsg", ENOMEM).kind(), TransportError::Kind::kSystem);
+  EXPECT_NE(std::string(sys_error("verbs", "ibv_post_send", 0).what()).find("errno not set"),
+            std::string::npos);
 }
 
 TEST(InProcFaultsTest, StaleEndpointsReachNothing) {

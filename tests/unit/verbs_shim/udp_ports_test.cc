@@ -140,6 +140,12 @@ TEST(UdpPortsTest, ASecondServerOnABoundPortIsRefusedWithEaddrinuse) {
           << members << " worker(s) serve " << again << "; a second server of " << second
           << " worker(s) got: " << (msg.empty() ? "no error" : msg);
       EXPECT_NE(msg.find("already in use"), std::string::npos) << msg;
+      try {  // and as data, for callers: the errno, not a sentence to search
+        auto t = listen(again, 0, second);
+        ADD_FAILURE() << "a second server on " << again;
+      } catch (const TransportError& e) {
+        EXPECT_EQ(e.err(), EADDRINUSE) << e.what();
+      }
       EXPECT_NE(msg.find("127.0.0.1:" + std::to_string(port_of(*w[0]))), std::string::npos) << msg;
     }
   }
