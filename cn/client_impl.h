@@ -39,10 +39,10 @@ inline constexpr uint64_t client_address(size_t mn, uint64_t va) {
 
 /// One memory node of a client: fixed at open (or attach).
 struct MnInfo {
-  std::string locator;     ///< for the transport (CLib's own keys removed)
+  std::string locator;  ///< for the transport (CLib's own keys removed)
   uint32_t pid = 0;
-  uint64_t key = 0;        ///< read-write, or read-only for a read-only attach
-  uint64_t key_ro = 0;     ///< owners know both (for export)
+  uint64_t key = 0;     ///< read-write, or read-only for a read-only attach
+  uint64_t key_ro = 0;  ///< owners know both (for export)
   uint64_t page_bytes = 0;
   bool writable = true;
   // Cached free-page figures for the least-used policy (refreshed at most every 100 ms).
@@ -89,14 +89,14 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
 
   const ClientOptions options;
   CongestionConfig cc;
-  bool ordering = true;           ///< false only for measuring the checks' cost
+  bool ordering = true;  ///< false only for measuring the checks' cost
   std::vector<std::unique_ptr<MnInfo>> mns;
   const bool owner;
   std::atomic<bool> open{true};
   std::atomic<int> placement{CLIO_PLACE_SPREAD};
   std::atomic<uint64_t> next_spread{0};
-  const uint64_t serial;       ///< unique per client in this process (thread-local caches)
-  SipKey auth;                 ///< the operator's credential (empty: none)
+  const uint64_t serial;  ///< unique per client in this process (thread-local caches)
+  SipKey auth;            ///< the operator's credential (empty: none)
 
   /// Renews the owner's leases: a kStats to every MN each options.keepalive_ms, from its own
   /// thread (and so its own context), until stop_keepalive().
@@ -193,9 +193,9 @@ class ThreadCtx {
 
   Client::Impl& c_;
   const uint16_t id_;
-  uint64_t session_;             ///< random, never 0: this thread's current request session
-  uint64_t seq_counter_ = 1;     ///< the next request's number in the session (>> 16 of seq)
-  const uint64_t seq_limit_;     ///< a new session before the counter reaches this
+  uint64_t session_;          ///< random, never 0: this thread's current request session
+  uint64_t seq_counter_ = 1;  ///< the next request's number in the session (>> 16 of seq)
+  const uint64_t seq_limit_;  ///< a new session before the counter reaches this
   const uint64_t lock_token_;
   std::vector<Path> paths_;
   /// Grown on demand, so that an idle (client, thread) costs a few KiB, not megabytes.
@@ -207,7 +207,7 @@ class ThreadCtx {
   // Program order: every tracked (queued or in-flight) packet, oldest first, as a linked list.
   uint32_t head_ = UINT32_MAX, tail_ = UINT32_MAX;
   Ring<uint32_t> queued_{kMaxPackets};  ///< not yet sent, in program order
-  std::vector<uint32_t> in_flight_;      ///< sent, not answered (any order)
+  std::vector<uint32_t> in_flight_;     ///< sent, not answered (any order)
   /// Seq of each fence still holding requests back, distinct and rising: requests after a fence
   /// wait until those before it complete, so each fence has live requests between it and the
   /// next, and there are at most kMaxPackets + 1 of them.

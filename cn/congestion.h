@@ -12,13 +12,13 @@
 namespace clio {
 
 struct CongestionConfig {
-  bool enabled = true;           ///< false: a fixed window of max_window
-  double max_window = 128;       ///< requests in flight per path at most
-  double min_window = 0.25;      ///< below 1: one request every RTT/window (4 RTTs at most)
+  bool enabled = true;       ///< false: a fixed window of max_window
+  double max_window = 128;   ///< requests in flight per path at most
+  double min_window = 0.25;  ///< below 1: one request every RTT/window (4 RTTs at most)
   double initial_window = 16;
-  double additive = 1;           ///< window growth per RTT while under target
-  double beta = 0.8;             ///< decrease = beta * (delay - target) / delay ...
-  double max_decrease = 0.5;     ///< ... at most this fraction, at most once per RTT
+  double additive = 1;        ///< window growth per RTT while under target
+  double beta = 0.8;          ///< decrease = beta * (delay - target) / delay ...
+  double max_decrease = 0.5;  ///< ... at most this fraction, at most once per RTT
   /// Target delay: max(this, 3 x the lowest RTT seen). 250 us suits kernel UDP in a VM under load
   /// (measured: 30 us shrank windows until the MN idled); in-process RTTs never reach it.
   uint64_t target_floor_ns = 250'000;

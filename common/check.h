@@ -7,10 +7,10 @@ namespace clio {
 [[noreturn]] void check_failed(const char* expr, const char* file, int line, const char* msg);
 }  // namespace clio
 
-#define CLIO_CHECK_MSG(cond, msg)                                          \
-  do {                                                                     \
-    if (!(cond)) [[unlikely]]                                              \
-      ::clio::check_failed(#cond, __FILE__, __LINE__, msg);                \
+#define CLIO_CHECK_MSG(cond, msg)                           \
+  do {                                                      \
+    if (!(cond)) [[unlikely]]                               \
+      ::clio::check_failed(#cond, __FILE__, __LINE__, msg); \
   } while (0)
 #define CLIO_CHECK(cond) CLIO_CHECK_MSG(cond, "")
 

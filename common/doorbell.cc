@@ -12,8 +12,8 @@ namespace clio {
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t), "futex word");
 
 void Doorbell::wake() {
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&count_), FUTEX_WAKE_PRIVATE, 1, nullptr,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&count_), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr,
+          0);
 }
 
 void Doorbell::sleep(uint32_t seen, uint64_t timeout_ns) {
@@ -21,8 +21,8 @@ void Doorbell::sleep(uint32_t seen, uint64_t timeout_ns) {
   ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000u);
   ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000u);
   // Returns at once (EAGAIN) if a ring() changed the count since `seen`.
-  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&count_), FUTEX_WAIT_PRIVATE, seen, &ts,
-          nullptr, 0);
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&count_), FUTEX_WAIT_PRIVATE, seen, &ts, nullptr,
+          0);
 }
 
 }  // namespace clio

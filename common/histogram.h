@@ -31,7 +31,9 @@ class Histogram {
   uint64_t count() const { return count_; }
   uint64_t min() const { return count_ ? min_ : 0; }
   uint64_t max() const { return max_; }
-  double mean() const { return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0; }
+  double mean() const {
+    return count_ ? static_cast<double>(sum_) / static_cast<double>(count_) : 0;
+  }
   /// The value at quantile q in [0,1] (0.5 = median, 0.999 = p99.9); 0 when empty. Exact below
   /// 128, else the midpoint of its sub-bucket clamped to [min, max].
   uint64_t percentile(double q) const;

@@ -61,10 +61,10 @@ class LogCapture {
 }  // namespace clio
 
 /// CLIO_LOG(WARN, "mn", "dropped %u packets", n): compiled out below CLIO_LOG_FLOOR.
-#define CLIO_LOG(LEVEL, TAG, ...)                                                     \
-  do {                                                                                \
-    if constexpr (static_cast<int>(::clio::log_levels::LEVEL) >= CLIO_LOG_FLOOR) {    \
-      if (::clio::log_levels::LEVEL >= ::clio::log_level())                           \
-        ::clio::log_write(::clio::log_levels::LEVEL, TAG, __VA_ARGS__);               \
-    }                                                                                 \
+#define CLIO_LOG(LEVEL, TAG, ...)                                                  \
+  do {                                                                             \
+    if constexpr (static_cast<int>(::clio::log_levels::LEVEL) >= CLIO_LOG_FLOOR) { \
+      if (::clio::log_levels::LEVEL >= ::clio::log_level())                        \
+        ::clio::log_write(::clio::log_levels::LEVEL, TAG, __VA_ARGS__);            \
+    }                                                                              \
   } while (0)

@@ -24,11 +24,20 @@ bool parse_size(std::string_view text, uint64_t* out) {
     shift = 0;
   } else {
     switch (suffix[0]) {
-      case 'k': shift = 10; break;
-      case 'm': shift = 20; break;
-      case 'g': shift = 30; break;
-      case 't': shift = 40; break;
-      default: return false;
+      case 'k':
+        shift = 10;
+        break;
+      case 'm':
+        shift = 20;
+        break;
+      case 'g':
+        shift = 30;
+        break;
+      case 't':
+        shift = 40;
+        break;
+      default:
+        return false;
     }
     const std::string rest = suffix.substr(1);
     if (!(rest.empty() || rest == "b" || rest == "ib")) return false;

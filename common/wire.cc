@@ -9,16 +9,26 @@ namespace clio::wire {
 
 const char* opcode_name(Opcode op) {
   switch (op) {
-    case Opcode::kRead: return "read";
-    case Opcode::kWrite: return "write";
-    case Opcode::kCas: return "cas";
-    case Opcode::kFaa: return "faa";
-    case Opcode::kRalloc: return "ralloc";
-    case Opcode::kRfree: return "rfree";
-    case Opcode::kProtect: return "protect";
-    case Opcode::kRasCreate: return "ras_create";
-    case Opcode::kRasDestroy: return "ras_destroy";
-    case Opcode::kStats: return "stats";
+    case Opcode::kRead:
+      return "read";
+    case Opcode::kWrite:
+      return "write";
+    case Opcode::kCas:
+      return "cas";
+    case Opcode::kFaa:
+      return "faa";
+    case Opcode::kRalloc:
+      return "ralloc";
+    case Opcode::kRfree:
+      return "rfree";
+    case Opcode::kProtect:
+      return "protect";
+    case Opcode::kRasCreate:
+      return "ras_create";
+    case Opcode::kRasDestroy:
+      return "ras_destroy";
+    case Opcode::kStats:
+      return "stats";
   }
   return "unknown";
 }
@@ -53,9 +63,12 @@ namespace {
 /// Flag bits a request of this opcode may carry.
 uint8_t request_flags(Opcode op) {
   switch (op) {
-    case Opcode::kRalloc: return kFlagReadOnly | kFlagFixedVa;
-    case Opcode::kProtect: return kFlagReadOnly;
-    default: return 0;
+    case Opcode::kRalloc:
+      return kFlagReadOnly | kFlagFixedVa;
+    case Opcode::kProtect:
+      return kFlagReadOnly;
+    default:
+      return 0;
   }
 }
 

@@ -53,8 +53,8 @@ MnProcess::MnProcess(const std::string& binary, const std::vector<std::string>& 
   std::vector<std::string> args = given;
   bool has_auth = false;
   for (const std::string& a : args)
-    has_auth |= a == "--auth-file" || a.rfind("--auth-file=", 0) == 0 || a == "--insecure-no-auth" ||
-                a == "--help" || a == "-h";
+    has_auth |= a == "--auth-file" || a.rfind("--auth-file=", 0) == 0 ||
+                a == "--insecure-no-auth" || a == "--help" || a == "-h";
   if (!has_auth) {
     args.push_back("--auth-file");
     args.push_back(test_credential_file());

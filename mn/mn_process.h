@@ -22,8 +22,8 @@ std::string test_credential_file();
 class MnProcess {
  public:
   /// Starts the clio-mn at `binary` with `args` (plus --auth-file test_credential_file() unless
-  /// args already say --auth-file or --insecure-no-auth); throws std::runtime_error if it does not say it
-  /// is serving within 20 s (the message carries what it printed on stderr).
+  /// args already say --auth-file or --insecure-no-auth); throws std::runtime_error if it does not
+  /// say it is serving within 20 s (the message carries what it printed on stderr).
   MnProcess(const std::string& binary, const std::vector<std::string>& args);
   /// SIGTERM, then SIGKILL if it has not exited after 10 s.
   ~MnProcess();

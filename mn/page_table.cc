@@ -9,7 +9,8 @@
 namespace clio::mn {
 
 PageTable::PageTable(uint64_t min_slots)
-    : num_buckets_(std::bit_ceil(std::max<uint64_t>(1, (min_slots + kPtesPerBucket - 1) / kPtesPerBucket))),
+    : num_buckets_(
+          std::bit_ceil(std::max<uint64_t>(1, (min_slots + kPtesPerBucket - 1) / kPtesPerBucket))),
       mask_(num_buckets_ - 1),
       group_shift_(std::min(kVpnBits, std::countr_zero(num_buckets_) + 2)),
       memory_(num_buckets_ * sizeof(Bucket), /*huge=*/true, "page table"),

@@ -58,9 +58,7 @@ struct Pte {
   static constexpr uint32_t tag_pid(uint64_t tag) {
     return static_cast<uint32_t>((tag & ~kPending) >> kVpnBits);
   }
-  static constexpr uint64_t tag_vpn(uint64_t tag) {
-    return tag & ((uint64_t{1} << kVpnBits) - 1);
-  }
+  static constexpr uint64_t tag_vpn(uint64_t tag) { return tag & ((uint64_t{1} << kVpnBits) - 1); }
 
   uint64_t load_tag() const { return std::atomic_ref(const_cast<uint64_t&>(tag)).load(); }
   uint64_t load_word() const { return std::atomic_ref(const_cast<uint64_t&>(word)).load(); }
@@ -147,8 +145,8 @@ class PageTable {
 
  private:
   uint64_t index_of(const Pte* p) const {
-    return static_cast<uint64_t>(reinterpret_cast<const Bucket*>(
-                                     reinterpret_cast<uintptr_t>(p) & ~uintptr_t{sizeof(Bucket) - 1}) -
+    return static_cast<uint64_t>(reinterpret_cast<const Bucket*>(reinterpret_cast<uintptr_t>(p) &
+                                                                 ~uintptr_t{sizeof(Bucket) - 1}) -
                                  buckets_);
   }
 

@@ -37,8 +37,8 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
   const size_t entries =
       cfg_.dedup_entries != 0
           ? cfg_.dedup_entries
-          : std::bit_ceil(kDedupSizingRate * (kDedupSizingDeadlineMs + cfg_.max_packet_lifetime_ms) /
-                          1000);
+          : std::bit_ceil(kDedupSizingRate *
+                          (kDedupSizingDeadlineMs + cfg_.max_packet_lifetime_ms) / 1000);
   if (entries > (size_t{1} << 30))
     throw ConfigError("dedup entries " + std::to_string(entries) + ": at most 2^30 per worker");
   token_key_ = random_sip_key();
@@ -122,15 +122,15 @@ std::string MnServer::report() const {
   for (size_t op = 0; op < s.requests.size(); ++op)
     if (s.requests[op] != 0)
       add(" %s=%" PRIu64, wire::opcode_name(static_cast<wire::Opcode>(op)), s.requests[op]);
-  add("\n  replies=%" PRIu64 " retransmissions-answered=%" PRIu64 " stale=%" PRIu64 " nacks=%" PRIu64
-      " tx-dropped=%" PRIu64 " control-busy=%" PRIu64 "\n",
+  add("\n  replies=%" PRIu64 " retransmissions-answered=%" PRIu64 " stale=%" PRIu64
+      " nacks=%" PRIu64 " tx-dropped=%" PRIu64 " control-busy=%" PRIu64 "\n",
       s.replies, s.dedup_hits, s.stale, s.nacks, s.tx_dropped, s.control_busy);
   add("  refused: unauthenticated=%" PRIu64 " bad-credential=%" PRIu64 " id-mismatch=%" PRIu64
       " foreign-replays=%" PRIu64 " unproven-address=%" PRIu64 "\n",
       s.unauthenticated, s.bad_credential, s.id_mismatch, s.foreign_replays, s.unproven);
   if (s.min_horizon_ms == UINT64_MAX) {
-    add("  records: %" PRIu64 " of %" PRIu64 ", none evicted (horizon unbounded)\n", s.dedup_entries,
-        s.dedup_capacity);
+    add("  records: %" PRIu64 " of %" PRIu64 ", none evicted (horizon unbounded)\n",
+        s.dedup_entries, s.dedup_capacity);
   } else {
     add("  records: %" PRIu64 " of %" PRIu64 ", evictions=%" PRIu64 " (below fair share %" PRIu64
         "), shortest horizon %" PRIu64 " ms (max packet lifetime %" PRIu64 " ms)\n",
@@ -142,11 +142,13 @@ std::string MnServer::report() const {
     if (s.dropped[i] != 0)
       add(" %s=%" PRIu64, status_name(static_cast<Status>(32 + i)), s.dropped[i]);
   if (s.stray_replies != 0) add(" stray-replies=%" PRIu64, s.stray_replies);
-  add("\n  faults=%" PRIu64 " retry-later=%" PRIu64 " tlb-hits=%" PRIu64 " tlb-misses=%" PRIu64 "\n",
+  add("\n  faults=%" PRIu64 " retry-later=%" PRIu64 " tlb-hits=%" PRIu64 " tlb-misses=%" PRIu64
+      "\n",
       m.fast.faults, m.fast.retry_later, m.fast.tlb_hits, m.fast.tlb_misses);
   add("  pages: %" PRIu64 " total, %" PRIu64 " free, %" PRIu64 " queued, %" PRIu64
       " mapped (%s pages)\n",
-      m.pages_total, m.pages_free, m.pages_queued, m.pages_mapped, format_size(m.page_bytes).c_str());
+      m.pages_total, m.pages_free, m.pages_queued, m.pages_mapped,
+      format_size(m.page_bytes).c_str());
   if (m.pt_slots != 0) {
     add("  page table: %" PRIu64 " of %" PRIu64 " slots used (%.2f%%), %s = %.4f%% of the pool\n",
         m.pt_slots_used, m.pt_slots,

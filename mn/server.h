@@ -67,8 +67,8 @@ struct ServerConfig {
   SipKey auth;
   /// Address tokens are valid for two epochs of 2^token_epoch_shift ms (default about 65 s).
   unsigned token_epoch_shift = 16;
-  uint64_t idle_wait_ns = 1'000'000;       ///< how long an idle worker sleeps in wait()
-  std::vector<int> cpus;                   ///< pin worker i to cpus[i % size] (empty: no pinning)
+  uint64_t idle_wait_ns = 1'000'000;  ///< how long an idle worker sleeps in wait()
+  std::vector<int> cpus;              ///< pin worker i to cpus[i % size] (empty: no pinning)
   /// Designs with per-client state (MemoryNode::design().sessions, mn/sessions.h): sessions
   /// per worker, and each one's receive buffer (4 KiB, as an RC queue pair's).
   size_t max_sessions = 16384;
@@ -81,24 +81,24 @@ struct ServerStats {
   std::array<uint64_t, 16> dropped{};   ///< malformed, by validation status (value - 32)
   uint64_t replies = 0;
   uint64_t nacks = 0;
-  uint64_t dedup_hits = 0;        ///< retransmissions answered from the dedup table
-  uint64_t tx_dropped = 0;        ///< replies the transport would not take (the client retries)
-  uint64_t control_busy = 0;      ///< control requests refused with kRetryLater (queue full)
-  uint64_t stray_replies = 0;     ///< packets marked as replies, which an MN never expects
-  uint64_t stale = 0;             ///< mutations the MN could not prove unexecuted (kStale)
-  uint64_t unauthenticated = 0;   ///< refused: no live address space with that pid and key
-  uint64_t bad_credential = 0;    ///< kRasCreate refused: credential missing or wrong
-  uint64_t id_mismatch = 0;       ///< a recorded identity reused by a different request
-  uint64_t foreign_replays = 0;   ///< a recorded request from another endpoint: ignored
-  uint64_t unproven = 0;          ///< large reads refused until the source proves its address
-  uint64_t dedup_entries = 0;     ///< records held, summed over workers
+  uint64_t dedup_hits = 0;       ///< retransmissions answered from the dedup table
+  uint64_t tx_dropped = 0;       ///< replies the transport would not take (the client retries)
+  uint64_t control_busy = 0;     ///< control requests refused with kRetryLater (queue full)
+  uint64_t stray_replies = 0;    ///< packets marked as replies, which an MN never expects
+  uint64_t stale = 0;            ///< mutations the MN could not prove unexecuted (kStale)
+  uint64_t unauthenticated = 0;  ///< refused: no live address space with that pid and key
+  uint64_t bad_credential = 0;   ///< kRasCreate refused: credential missing or wrong
+  uint64_t id_mismatch = 0;      ///< a recorded identity reused by a different request
+  uint64_t foreign_replays = 0;  ///< a recorded request from another endpoint: ignored
+  uint64_t unproven = 0;         ///< large reads refused until the source proves its address
+  uint64_t dedup_entries = 0;    ///< records held, summed over workers
   uint64_t dedup_capacity = 0;
   uint64_t dedup_evictions = 0;
-  uint64_t dedup_unfair_evictions = 0;  ///< evictions below a pid's fair share
-  uint64_t min_horizon_ms = UINT64_MAX; ///< shortest record horizon of any address space
-  uint64_t sessions = 0;                ///< per-client sessions held (server and pnic designs)
-  uint64_t session_bytes = 0;           ///< their state and receive buffers
-  uint64_t session_takeovers = 0;       ///< sessions taken over by a new client (table full there)
+  uint64_t dedup_unfair_evictions = 0;   ///< evictions below a pid's fair share
+  uint64_t min_horizon_ms = UINT64_MAX;  ///< shortest record horizon of any address space
+  uint64_t sessions = 0;                 ///< per-client sessions held (server and pnic designs)
+  uint64_t session_bytes = 0;            ///< their state and receive buffers
+  uint64_t session_takeovers = 0;        ///< sessions taken over by a new client (table full there)
 
   uint64_t dropped_total() const;
 };

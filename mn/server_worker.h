@@ -49,7 +49,7 @@ struct MnServer::WorkerState {
   std::array<wire::Header, kServerBurst> reply_headers{};
   std::array<net::TxItem, kServerBurst> tx{};
   std::thread thread;
-  int cpu = -1;  ///< pinned there when >= 0
+  int cpu = -1;         ///< pinned there when >= 0
   uint64_t now_ms = 0;  ///< this burst's clock reading, 0 until read
   /// Address tokens recently found valid, by token: a hit saves the two SipHash computations
   /// of every large read. An entry holds for its endpoint only, and only while its epoch is

@@ -236,8 +236,8 @@ ControlReply MemoryNode::execute(const ControlRequest& req) {
       r.status = Status::kBadArgument;
       break;
   }
-  CLIO_LOG(DEBUG, "mn.slow", "%s pid=%u va=0x%llx size=%llu -> %s",
-           wire::opcode_name(req.op), req.op == wire::Opcode::kRasCreate ? r.pid : req.pid,
+  CLIO_LOG(DEBUG, "mn.slow", "%s pid=%u va=0x%llx size=%llu -> %s", wire::opcode_name(req.op),
+           req.op == wire::Opcode::kRasCreate ? r.pid : req.pid,
            static_cast<unsigned long long>(req.op == wire::Opcode::kRalloc ? r.va : req.va),
            static_cast<unsigned long long>(req.size), status_name(r.status));
   return r;
@@ -730,7 +730,7 @@ void MemoryNode::shootdown_and_recycle(const Invalidation* inv, size_t n) {
     lazy_lock.unlock();
   }
   if (!retired_pages_.empty()) {
-    pool_.scrub(retired_pages_);  // zeroes them and returns their RAM to the kernel
+    pool_.scrub(retired_pages_);             // zeroes them and returns their RAM to the kernel
     if (lazy_ != nullptr) lazy_lock.lock();  // their faults take pages from free_pages_
     free_pages_.insert(free_pages_.end(), retired_pages_.begin(), retired_pages_.end());
     pages_free_.fetch_add(retired_pages_.size(), std::memory_order_relaxed);

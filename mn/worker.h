@@ -42,11 +42,11 @@ struct WorkerCounters {
   uint64_t writes = 0;
   uint64_t cas = 0;
   uint64_t faa = 0;
-  uint64_t faults = 0;        ///< pages assigned on first touch
-  uint64_t retry_later = 0;   ///< faults refused because no free page was ready
+  uint64_t faults = 0;       ///< pages assigned on first touch
+  uint64_t retry_later = 0;  ///< faults refused because no free page was ready
   uint64_t tlb_hits = 0;
   uint64_t tlb_misses = 0;
-  uint64_t errors = 0;        ///< operations answered with any status other than kOk/kRetryLater
+  uint64_t errors = 0;  ///< operations answered with any status other than kOk/kRetryLater
 };
 
 class Worker {

@@ -46,10 +46,10 @@ struct WorkerSlot {
   std::atomic<uint64_t> inval_seq{0};
   /// Set by the slow path when an invalidation did not fit the ring: flush the whole TLB.
   std::atomic<bool> flush_all{false};
-  SpscRing<uint64_t> free_pages;            ///< slow path -> worker: pre-zeroed pages
-  SpscRing<Invalidation> invalidations;     ///< slow path -> worker
-  SpscRing<ControlRequest> requests;        ///< worker -> slow path
-  SpscRing<ControlReply> replies;           ///< slow path -> worker
+  SpscRing<uint64_t> free_pages;         ///< slow path -> worker: pre-zeroed pages
+  SpscRing<Invalidation> invalidations;  ///< slow path -> worker
+  SpscRing<ControlRequest> requests;     ///< worker -> slow path
+  SpscRing<ControlReply> replies;        ///< slow path -> worker
   /// A page the worker popped but did not use (it lost a fault race). Worker-owned while
   /// kActive; the slow path takes it back once the slot is kRetiring.
   uint64_t spare_page = kNoPage;

@@ -67,7 +67,9 @@ class Fabric {
       free_.pop_back();
     } else {
       const uint32_t id = count_.load(std::memory_order_relaxed);
-      if (id >= kMaxPorts) throw TransportError(TransportError::Kind::kSystem, "inproc: more than 65536 ports open at once");
+      if (id >= kMaxPorts)
+        throw TransportError(TransportError::Kind::kSystem,
+                             "inproc: more than 65536 ports open at once");
       p = new InProcPort(id);
       table_[id].store(p, std::memory_order_release);
       count_.store(id + 1, std::memory_order_release);
@@ -91,7 +93,8 @@ class Fabric {
     std::lock_guard lock(mu_);
     auto& ids = names_[name];
     if (member == 0 && !ids.empty())
-      throw TransportError(TransportError::Kind::kSystem, "inproc: a server named '" + name + "' is already listening",
+      throw TransportError(TransportError::Kind::kSystem,
+                           "inproc: a server named '" + name + "' is already listening",
                            EADDRINUSE);
     ids.push_back(p->id());
   }
@@ -100,7 +103,8 @@ class Fabric {
     std::lock_guard lock(mu_);
     auto it = names_.find(name);
     if (it == names_.end() || it->second.empty()) return false;
-    const InProcPort* p = table_[it->second[pick % it->second.size()]].load(std::memory_order_acquire);
+    const InProcPort* p =
+        table_[it->second[pick % it->second.size()]].load(std::memory_order_acquire);
     *out = p->endpoint();
     return true;
   }
@@ -131,7 +135,8 @@ class Fabric {
 
 InProcPort* inproc_find_port(const Endpoint& e) { return Fabric::get().find(e); }
 
-InProcTransport::InProcTransport(InProcPort* port, const Locator& l, bool sleep, std::string locator)
+InProcTransport::InProcTransport(InProcPort* port, const Locator& l, bool sleep,
+                                 std::string locator)
     : port_(port), sleep_(sleep), locator_(std::move(locator)) {
   const std::string poison = l.get("poison", "off");
   if (poison != "on" && poison != "off")
@@ -194,7 +199,8 @@ std::unique_ptr<InProcTransport> InProcTransport::connect(const Locator& l, Endp
   InProcPort* p = Fabric::get().open_port();
   if (!Fabric::get().resolve(name, p->id(), server)) {
     Fabric::get().close_port(p);
-    throw TransportError(TransportError::Kind::kNoServer, "inproc: no server named '" + name + "' is listening");
+    throw TransportError(TransportError::Kind::kNoServer,
+                         "inproc: no server named '" + name + "' is listening");
   }
   return std::unique_ptr<InProcTransport>(new InProcTransport(p, l, sleep, l.str()));
 }

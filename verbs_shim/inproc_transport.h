@@ -82,7 +82,8 @@ class InProcTransport final : public Transport {
   ~InProcTransport() override;
 
   /// A server port named by the locator's name=; `member` of `members` (one per MN worker).
-  static std::unique_ptr<InProcTransport> listen(const Locator& l, unsigned member, unsigned members);
+  static std::unique_ptr<InProcTransport> listen(const Locator& l, unsigned member,
+                                                 unsigned members);
   /// An anonymous client port; *server receives the address of one member of the named server
   /// (chosen by this port's id, as RSS would). Throws TransportError when no such server.
   static std::unique_ptr<InProcTransport> connect(const Locator& l, Endpoint* server);

@@ -74,7 +74,8 @@ size_t InProcTransport::tx_burst(std::span<const TxItem> items) {
         h.len = static_cast<uint32_t>(it.header.size() + it.payload.size());
         std::byte* buf = held_data_.get() + i * kMtu;
         if (!it.header.empty()) std::memcpy(buf, it.header.data(), it.header.size());
-        if (!it.payload.empty()) std::memcpy(buf + it.header.size(), it.payload.data(), it.payload.size());
+        if (!it.payload.empty())
+          std::memcpy(buf + it.header.size(), it.payload.data(), it.payload.size());
         ++held_count_;
         if (h.due_ns < held_earliest_) held_earliest_ = h.due_ns;
         break;

@@ -83,8 +83,8 @@ void Locator::check_keys(std::string_view known) const {
       rest = rest.substr(comma + 1);
     }
     if (!ok)
-      throw ConfigError(backend + " locator: unknown key '" + k + "' (known: " +
-                        std::string(known) + ")");
+      throw ConfigError(backend + " locator: unknown key '" + k +
+                        "' (known: " + std::string(known) + ")");
   }
 }
 

@@ -51,7 +51,8 @@ struct Fd {
 bool parse_mac(const std::string& s, uint8_t out[6]) {
   unsigned v[6];
   char tail;
-  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+  if (std::sscanf(s.c_str(), "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                  &tail) != 6)
     return false;
   for (int i = 0; i < 6; ++i) {
     if (v[i] > 0xff) return false;
@@ -66,7 +67,8 @@ std::string up_interfaces(bool* only_one, std::string* the_one) {
   if (getifaddrs(&list) == 0) {
     for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
       if (!(a->ifa_flags & IFF_UP) || (a->ifa_flags & IFF_LOOPBACK)) continue;
-      if (std::find(names.begin(), names.end(), a->ifa_name) == names.end()) names.push_back(a->ifa_name);
+      if (std::find(names.begin(), names.end(), a->ifa_name) == names.end())
+        names.push_back(a->ifa_name);
     }
     freeifaddrs(list);
   }
@@ -88,13 +90,14 @@ struct Interface {
 Interface interface_named(const std::string& name) {
   Interface i;
   i.name = name;
-  if (name.empty() || name.size() >= IFNAMSIZ) throw ConfigError("raweth locator: bad interface name '" + name + "'");
+  if (name.empty() || name.size() >= IFNAMSIZ)
+    throw ConfigError("raweth locator: bad interface name '" + name + "'");
   i.index = static_cast<int>(if_nametoindex(name.c_str()));
   if (i.index == 0) {
     bool one;
     std::string dummy;
-    throw ConfigError("raweth: no interface '" + name + "' here (up, not loopback: " +
-                      up_interfaces(&one, &dummy) + ")");
+    throw ConfigError("raweth: no interface '" + name +
+                      "' here (up, not loopback: " + up_interfaces(&one, &dummy) + ")");
   }
   Fd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
   if (s.fd < 0) throw raweth_error(name, "socket");
@@ -138,7 +141,7 @@ void join_fanout(int fd, uint16_t port, unsigned members, const std::string& wha
     throw raweth_error(what, "setsockopt(PACKET_FANOUT)");
   const uint32_t ll = static_cast<uint32_t>(SKF_LL_OFF);
   sock_filter code[] = {
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ll + 8),   // last four bytes of the source MAC
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ll + 8),  // last four bytes of the source MAC
       BPF_STMT(BPF_MISC | BPF_TAX, 0),
       BPF_STMT(BPF_LD | BPF_H | BPF_ABS, ll + 16),  // source port
       BPF_STMT(BPF_ALU | BPF_ADD | BPF_X, 0),
@@ -157,7 +160,8 @@ int reserve_port(uint16_t* port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw raweth_error("client port", "bind");
+  if (bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    throw raweth_error("client port", "bind");
   socklen_t len = sizeof a;
   getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &len);
   *port = ntohs(a.sin_port);
@@ -184,17 +188,23 @@ struct RawEthTransport::Setup {
 
 std::string RawEthTransport::mac_text(const uint8_t mac[6]) {
   char buf[18];
-  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
-                mac[5]);
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                mac[4], mac[5]);
   return buf;
 }
 
 RawEthTransport::RawEthTransport(const Setup& s)
-    : reserve_fd_(s.reserve_fd), ifindex_(s.iface.index), mtu_(s.mtu), sleep_(s.sleep), v3_(s.v3),
-      locator_(s.locator), member_locator_(s.member_locator.empty() ? s.locator : s.member_locator) {
+    : reserve_fd_(s.reserve_fd),
+      ifindex_(s.iface.index),
+      mtu_(s.mtu),
+      sleep_(s.sleep),
+      v3_(s.v3),
+      locator_(s.locator),
+      member_locator_(s.member_locator.empty() ? s.locator : s.member_locator) {
   std::memcpy(self_.mac, s.iface.mac, 6);
   self_.port = s.port;
-  const std::string what = s.iface.name + (s.server ? " port " + std::to_string(s.port) : " client");
+  const std::string what =
+      s.iface.name + (s.server ? " port " + std::to_string(s.port) : " client");
   tx_headers_.resize(kBurst);
   if (s.xdp) {
     open_xdp(s.queue, s.port, what);
@@ -209,8 +219,9 @@ RawEthTransport::RawEthTransport(const Setup& s)
   if (setsockopt(sock.fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) != 0)
     throw raweth_error(what, "setsockopt(PACKET_VERSION)");
   // A frame slot holds the ring header, the sockaddr_ll the kernel adds, and the whole frame.
-  const uint32_t need = static_cast<uint32_t>(TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll) +
-                                              sizeof(RawEthFrameHeader) + mtu_ + 64);
+  const uint32_t need =
+      static_cast<uint32_t>(TPACKET_ALIGN(sizeof(tpacket2_hdr)) + sizeof(sockaddr_ll) +
+                            sizeof(RawEthFrameHeader) + mtu_ + 64);
   frame_bytes_ = std::bit_ceil(need);
   block_bytes_ = std::max<uint32_t>(frame_bytes_, s.v3 ? 64 * 1024 : 4096);
   blocks_ = static_cast<uint32_t>(std::max<size_t>(kRingBytes / block_bytes_, 8));
@@ -248,7 +259,8 @@ RawEthTransport::RawEthTransport(const Setup& s)
     a.sll_family = AF_PACKET;
     a.sll_protocol = htons(kClioEtherType);
     a.sll_ifindex = ifindex_;
-    if (bind(sock.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw raweth_error(what, "bind");
+    if (bind(sock.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw raweth_error(what, "bind");
     if (s.server && s.members > 1) join_fanout(sock.fd, s.port, s.members, what);
   } catch (...) {
     munmap(ring_, ring_bytes_);
@@ -256,7 +268,8 @@ RawEthTransport::RawEthTransport(const Setup& s)
   }
   fd_ = sock.release();
   CLIO_LOG(DEBUG, "net.raweth", "%s: %s port %u, mtu %u, ring %s %u x %u", s.iface.name.c_str(),
-           mac_text(self_.mac).c_str(), self_.port, mtu_, s.v3 ? "v3" : "v2", blocks_, block_bytes_);
+           mac_text(self_.mac).c_str(), self_.port, mtu_, s.v3 ? "v3" : "v2", blocks_,
+           block_bytes_);
 }
 
 RawEthTransport::~RawEthTransport() {
@@ -270,17 +283,20 @@ namespace {
 
 void read_common(const Locator& l, const Interface& iface, RawEthTransport::Setup* s) {
   const std::string ring = l.get("ring", "v2");
-  if (ring != "v2" && ring != "v3") throw ConfigError("raweth locator: ring=" + ring + " (expected v2 or v3)");
+  if (ring != "v2" && ring != "v3")
+    throw ConfigError("raweth locator: ring=" + ring + " (expected v2 or v3)");
   s->v3 = ring == "v3";
   s->block_ms = static_cast<uint32_t>(l.get_uint("block_ms", 1, 1, 1000));
   const std::string poll = l.get("poll", "busy");
-  if (poll != "busy" && poll != "sleep") throw ConfigError("raweth locator: poll=" + poll + " (expected busy or sleep)");
+  if (poll != "busy" && poll != "sleep")
+    throw ConfigError("raweth locator: poll=" + poll + " (expected busy or sleep)");
   s->sleep = poll == "sleep";
   if (iface.mtu < 128 + sizeof(RawEthFrameHeader) - 14)
-    throw ConfigError("raweth: interface '" + iface.name + "' has MTU " + std::to_string(iface.mtu) +
-                      ", too small for Clio");
+    throw ConfigError("raweth: interface '" + iface.name + "' has MTU " +
+                      std::to_string(iface.mtu) + ", too small for Clio");
   const std::string mode = l.get("mode", "packet");
-  if (mode != "packet" && mode != "xdp") throw ConfigError("raweth locator: mode=" + mode + " (expected packet or xdp)");
+  if (mode != "packet" && mode != "xdp")
+    throw ConfigError("raweth locator: mode=" + mode + " (expected packet or xdp)");
   s->xdp = mode == "xdp";
   s->queue = static_cast<uint32_t>(l.get_uint("queue", 0, 0, 63));
   const uint32_t most = s->xdp ? RawEthTransport::xdp_max_frame() - 14 : kMaxMtu;
@@ -291,20 +307,25 @@ void read_common(const Locator& l, const Interface& iface, RawEthTransport::Setu
 
 }  // namespace
 
-std::unique_ptr<RawEthTransport> RawEthTransport::listen(const Locator& l, unsigned member, unsigned members) {
+std::unique_ptr<RawEthTransport> RawEthTransport::listen(const Locator& l, unsigned member,
+                                                         unsigned members) {
   l.check_keys(kKeys);
-  if (!l.has("if")) throw ConfigError("raweth locator: if= is required to listen, e.g. raweth:if=veth-mn");
+  if (!l.has("if"))
+    throw ConfigError("raweth locator: if= is required to listen, e.g. raweth:if=veth-mn");
   Setup s;
   read_common(l, interface_named(l.get("if", "")), &s);
   s.port = static_cast<uint16_t>(l.get_uint("port", 7400, 1, 65535));
   s.server = true;
   if (s.xdp && members > 1)
-    throw ConfigError("raweth: mode=xdp serves one receive queue with one worker; start clio-mn with --workers 1");
+    throw ConfigError(
+        "raweth: mode=xdp serves one receive queue with one worker; start clio-mn with --workers "
+        "1");
   s.member = member;
   s.members = members;
   s.locator = "raweth:mac=" + mac_text(s.iface.mac) + ",port=" + std::to_string(s.port);
   if (s.iface.loopback) s.locator += ",if=" + s.iface.name;
-  s.member_locator = l.str();  return std::unique_ptr<RawEthTransport>(new RawEthTransport(s));
+  s.member_locator = l.str();
+  return std::unique_ptr<RawEthTransport>(new RawEthTransport(s));
 }
 
 std::unique_ptr<RawEthTransport> RawEthTransport::connect(const Locator& l, Endpoint* server) {
@@ -314,21 +335,25 @@ std::unique_ptr<RawEthTransport> RawEthTransport::connect(const Locator& l, Endp
     bool one = false;
     const std::string all = up_interfaces(&one, &ifname);
     if (!one)
-      throw ConfigError("raweth locator: say which interface reaches the server with if= (up here: " + all + ")");
+      throw ConfigError(
+          "raweth locator: say which interface reaches the server with if= (up here: " + all + ")");
   }
   Setup s;
   read_common(l, interface_named(ifname), &s);
   RawEthAddress peer{};
   if (l.has("mac")) {
     if (!parse_mac(l.get("mac", ""), peer.mac))
-      throw ConfigError("raweth locator: mac=" + l.get("mac", "") + " is not a MAC address (aa:bb:cc:dd:ee:ff)");
+      throw ConfigError("raweth locator: mac=" + l.get("mac", "") +
+                        " is not a MAC address (aa:bb:cc:dd:ee:ff)");
   } else if (!s.iface.loopback) {
-    throw ConfigError("raweth locator: mac= (the server's MAC address, as clio-mn prints it) is required");
+    throw ConfigError(
+        "raweth locator: mac= (the server's MAC address, as clio-mn prints it) is required");
   }
   peer.port = static_cast<uint16_t>(l.get_uint("port", 7400, 1, 65535));
   *server = Endpoint::of(peer);
   s.reserve_fd = reserve_port(&s.port);
-  s.locator = "raweth:mac=" + mac_text(s.iface.mac) + ",port=" + std::to_string(s.port) + ",if=" + s.iface.name;
+  s.locator = "raweth:mac=" + mac_text(s.iface.mac) + ",port=" + std::to_string(s.port) +
+              ",if=" + s.iface.name;
   try {
     return std::unique_ptr<RawEthTransport>(new RawEthTransport(s));
   } catch (...) {

@@ -65,7 +65,8 @@ class RawEthTransport final : public Transport {
 
   ~RawEthTransport() override;
 
-  static std::unique_ptr<RawEthTransport> listen(const Locator& l, unsigned member, unsigned members);
+  static std::unique_ptr<RawEthTransport> listen(const Locator& l, unsigned member,
+                                                 unsigned members);
   static std::unique_ptr<RawEthTransport> connect(const Locator& l, Endpoint* server);
 
   std::string_view name() const override { return "raweth"; }
@@ -127,7 +128,7 @@ class RawEthTransport final : public Transport {
   uint32_t frames_ = 0;
   uint32_t block_bytes_ = 0;
   uint32_t blocks_ = 0;
-  uint64_t rx_next_ = 0;  ///< v2: next frame to look at; v3: current block
+  uint64_t rx_next_ = 0;       ///< v2: next frame to look at; v3: current block
   std::vector<uint8_t> held_;  ///< v2: the frame is in a view not yet released
   // v3: position inside the current block, and views still held per block.
   uint32_t v3_seen_ = 0;

@@ -173,11 +173,13 @@ void RawEthTransport::release(std::span<const PacketView> pkts) {
     const auto i = static_cast<uint32_t>(v.token);
     if (!v3_) {
       held_[i] = 0;
-      give_back(&reinterpret_cast<tpacket2_hdr*>(ring_ + static_cast<size_t>(i) * frame_bytes_)->tp_status);
+      give_back(&reinterpret_cast<tpacket2_hdr*>(ring_ + static_cast<size_t>(i) * frame_bytes_)
+                     ->tp_status);
     } else if (--v3_held_[i] == 0 && v3_done_[i]) {
       v3_done_[i] = 0;
-      give_back(&reinterpret_cast<tpacket_block_desc*>(ring_ + static_cast<size_t>(i) * block_bytes_)
-                     ->hdr.bh1.block_status);
+      give_back(
+          &reinterpret_cast<tpacket_block_desc*>(ring_ + static_cast<size_t>(i) * block_bytes_)
+               ->hdr.bh1.block_status);
     }
   }
 }

@@ -9,6 +9,7 @@
 //
 // UMEM layout: kFrames chunks of kChunk bytes; the first half feeds the fill ring (receive),
 // the second half is a free list for sends, refilled from the completion ring.
+#include <arpa/inet.h>
 #include <linux/bpf.h>
 #include <linux/if_link.h>
 #include <linux/if_xdp.h>
@@ -17,8 +18,6 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <cerrno>
 #include <cstring>
@@ -72,13 +71,15 @@ struct Ring {
 
   uint32_t load(uint32_t* p) const { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
   void store(uint32_t* p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-  bool needs_wakeup() const { return __atomic_load_n(flags, __ATOMIC_RELAXED) & XDP_RING_NEED_WAKEUP; }
+  bool needs_wakeup() const {
+    return __atomic_load_n(flags, __ATOMIC_RELAXED) & XDP_RING_NEED_WAKEUP;
+  }
   uint64_t* addrs() const { return static_cast<uint64_t*>(desc); }
   xdp_desc* descs() const { return static_cast<xdp_desc*>(desc); }
 };
 
-void map_ring(int fd, const xdp_ring_offset& off, size_t entry, uint64_t pgoff, Ring* r, const std::string& what,
-              const char* name) {
+void map_ring(int fd, const xdp_ring_offset& off, size_t entry, uint64_t pgoff, Ring* r,
+              const std::string& what, const char* name) {
   r->map_bytes = off.desc + kRing * entry;
   void* m = mmap(nullptr, r->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
                  static_cast<off_t>(pgoff));
@@ -120,26 +121,27 @@ struct RawEthTransport::Xdp {
     map_fd = static_cast<int>(bpf(BPF_MAP_CREATE, &a));
     if (map_fd < 0) throw xdp_error(what, "bpf(BPF_MAP_CREATE, XSKMAP)");
     // r1 = ctx (struct xdp_md: data @0, data_end @4, rx_queue_index @16)
-    const int32_t ether = static_cast<int32_t>(htons(kClioEtherType));  // as a little-endian load sees it
+    const int32_t ether =
+        static_cast<int32_t>(htons(kClioEtherType));  // as a little-endian load sees it
     const int32_t dport = static_cast<int32_t>(htons(port));
     const bpf_insn prog[] = {
-        insn(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0),         // 0  r2 = data
-        insn(BPF_LDX | BPF_W | BPF_MEM, 3, 1, 4, 0),         // 1  r3 = data_end
-        insn(BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0),       // 2  r4 = r2
-        insn(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, 16),      // 3  r4 += 16 (EtherType, port)
-        insn(BPF_JMP | BPF_JGT | BPF_X, 4, 3, 10, 0),        // 4  short frame: pass (-> 15)
-        insn(BPF_LDX | BPF_H | BPF_MEM, 5, 2, 12, 0),        // 5  r5 = EtherType
-        insn(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 8, ether),     // 6  not Clio: pass (-> 15)
-        insn(BPF_LDX | BPF_H | BPF_MEM, 5, 2, 14, 0),        // 7  r5 = destination port
-        insn(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 6, dport),     // 8  not ours: pass (-> 15)
-        insn(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 16, 0),        // 9  r2 = rx_queue_index
+        insn(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 0, 0),      // 0  r2 = data
+        insn(BPF_LDX | BPF_W | BPF_MEM, 3, 1, 4, 0),      // 1  r3 = data_end
+        insn(BPF_ALU64 | BPF_MOV | BPF_X, 4, 2, 0, 0),    // 2  r4 = r2
+        insn(BPF_ALU64 | BPF_ADD | BPF_K, 4, 0, 0, 16),   // 3  r4 += 16 (EtherType, port)
+        insn(BPF_JMP | BPF_JGT | BPF_X, 4, 3, 10, 0),     // 4  short frame: pass (-> 15)
+        insn(BPF_LDX | BPF_H | BPF_MEM, 5, 2, 12, 0),     // 5  r5 = EtherType
+        insn(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 8, ether),  // 6  not Clio: pass (-> 15)
+        insn(BPF_LDX | BPF_H | BPF_MEM, 5, 2, 14, 0),     // 7  r5 = destination port
+        insn(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 6, dport),  // 8  not ours: pass (-> 15)
+        insn(BPF_LDX | BPF_W | BPF_MEM, 2, 1, 16, 0),     // 9  r2 = rx_queue_index
         insn(BPF_LD | BPF_DW | BPF_IMM, 1, BPF_PSEUDO_MAP_FD, 0, map_fd),  // 10-11 r1 = &xsks
         insn(0, 0, 0, 0, 0),
         insn(BPF_ALU64 | BPF_MOV | BPF_K, 3, 0, 0, XDP_PASS),  // 12 no socket on this queue: pass
         insn(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_redirect_map),  // 13
-        insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),                // 14
-        insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_PASS),  // 15 pass
-        insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),                // 16
+        insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),                      // 14
+        insn(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, XDP_PASS),      // 15 pass
+        insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),                      // 16
     };
     char log[4096];
     static const char license[] = "GPL";
@@ -180,14 +182,16 @@ struct RawEthTransport::Xdp {
   void open_socket(int ifindex, uint32_t queue, const std::string& what) {
     xsk = socket(AF_XDP, SOCK_RAW | SOCK_CLOEXEC, 0);
     if (xsk < 0) throw xdp_error(what, "socket(AF_XDP)");
-    void* m = mmap(nullptr, size_t{kChunk} * kFrames, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void* m = mmap(nullptr, size_t{kChunk} * kFrames, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) throw xdp_error(what, "mmap(UMEM)");
     umem = static_cast<std::byte*>(m);
     xdp_umem_reg reg{};
     reg.addr = reinterpret_cast<uint64_t>(umem);
     reg.len = uint64_t{kChunk} * kFrames;
     reg.chunk_size = kChunk;
-    if (setsockopt(xsk, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0) throw xdp_error(what, "setsockopt(XDP_UMEM_REG)");
+    if (setsockopt(xsk, SOL_XDP, XDP_UMEM_REG, &reg, sizeof reg) != 0)
+      throw xdp_error(what, "setsockopt(XDP_UMEM_REG)");
     const int n = kRing;
     if (setsockopt(xsk, SOL_XDP, XDP_UMEM_FILL_RING, &n, sizeof n) != 0 ||
         setsockopt(xsk, SOL_XDP, XDP_UMEM_COMPLETION_RING, &n, sizeof n) != 0 ||
@@ -196,14 +200,18 @@ struct RawEthTransport::Xdp {
       throw xdp_error(what, "setsockopt(XDP ring sizes)");
     xdp_mmap_offsets off{};
     socklen_t len = sizeof off;
-    if (getsockopt(xsk, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0) throw xdp_error(what, "getsockopt(XDP_MMAP_OFFSETS)");
-    map_ring(xsk, off.fr, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING, &fill, what, "mmap(fill ring)");
-    map_ring(xsk, off.cr, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, &comp, what, "mmap(completion ring)");
+    if (getsockopt(xsk, SOL_XDP, XDP_MMAP_OFFSETS, &off, &len) != 0)
+      throw xdp_error(what, "getsockopt(XDP_MMAP_OFFSETS)");
+    map_ring(xsk, off.fr, sizeof(uint64_t), XDP_UMEM_PGOFF_FILL_RING, &fill, what,
+             "mmap(fill ring)");
+    map_ring(xsk, off.cr, sizeof(uint64_t), XDP_UMEM_PGOFF_COMPLETION_RING, &comp, what,
+             "mmap(completion ring)");
     map_ring(xsk, off.rx, sizeof(xdp_desc), XDP_PGOFF_RX_RING, &rx, what, "mmap(rx ring)");
     map_ring(xsk, off.tx, sizeof(xdp_desc), XDP_PGOFF_TX_RING, &tx, what, "mmap(tx ring)");
     // Every receive chunk to the kernel before binding; every send chunk on the free list.
     fill_prod = *fill.producer;
-    for (uint32_t i = 0; i < kFrames / 2 && i < kRing; ++i) fill.addrs()[fill_prod++ & fill.mask] = uint64_t{i} * kChunk;
+    for (uint32_t i = 0; i < kFrames / 2 && i < kRing; ++i)
+      fill.addrs()[fill_prod++ & fill.mask] = uint64_t{i} * kChunk;
     fill.store(fill.producer, fill_prod);
     for (uint32_t i = kFrames / 2; i < kFrames; ++i) tx_free[tx_free_n++] = uint64_t{i} * kChunk;
     rx_cons = *rx.consumer;
@@ -215,10 +223,12 @@ struct RawEthTransport::Xdp {
     a.sxdp_ifindex = static_cast<uint32_t>(ifindex);
     a.sxdp_queue_id = queue;
     a.sxdp_flags = XDP_USE_NEED_WAKEUP;  // zero-copy where the driver can, else copy
-    if (bind(xsk, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) throw xdp_error(what, "bind(AF_XDP)");
+    if (bind(xsk, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+      throw xdp_error(what, "bind(AF_XDP)");
     xdp_options opts{};
     len = sizeof opts;
-    zero_copy = getsockopt(xsk, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 && (opts.flags & XDP_OPTIONS_ZEROCOPY);
+    zero_copy = getsockopt(xsk, SOL_XDP, XDP_OPTIONS, &opts, &len) == 0 &&
+                (opts.flags & XDP_OPTIONS_ZEROCOPY);
     uint32_t key = queue;
     uint32_t value = static_cast<uint32_t>(xsk);
     bpf_attr u{};
@@ -266,7 +276,8 @@ size_t RawEthTransport::rx_xdp(std::span<PacketView> out) {
   bool refilled = false;
   while (x.rx_cons != prod && k < out.size()) {
     const xdp_desc d = x.rx.descs()[x.rx_cons++ & x.rx.mask];
-    const bool ok = d.addr + d.len <= uint64_t{kChunk} * kFrames && accept(x.umem + d.addr, d.len, &out[k]);
+    const bool ok =
+        d.addr + d.len <= uint64_t{kChunk} * kFrames && accept(x.umem + d.addr, d.len, &out[k]);
     if (!ok) {  // straight back to the fill ring
       ++dropped_;
       x.fill.addrs()[x.fill_prod++ & x.fill.mask] = d.addr;
@@ -305,8 +316,10 @@ size_t RawEthTransport::tx_xdp(std::span<const TxItem> items) {
     const RawEthFrameHeader f = frame_header(it.to, len);
     std::memcpy(p, &f, sizeof f);
     if (!it.header.empty()) std::memcpy(p + sizeof f, it.header.data(), it.header.size());
-    if (!it.payload.empty()) std::memcpy(p + sizeof f + it.header.size(), it.payload.data(), it.payload.size());
-    x.tx.descs()[x.tx_prod++ & x.tx.mask] = xdp_desc{addr, static_cast<uint32_t>(sizeof f + len), 0};
+    if (!it.payload.empty())
+      std::memcpy(p + sizeof f + it.header.size(), it.payload.data(), it.payload.size());
+    x.tx.descs()[x.tx_prod++ & x.tx.mask] =
+        xdp_desc{addr, static_cast<uint32_t>(sizeof f + len), 0};
   }
   x.tx.store(x.tx.producer, x.tx_prod);
   // Copy mode sends only inside a system call; zero-copy drivers ask for one when they sleep.

@@ -310,7 +310,8 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
   addrinfo* res = nullptr;
   if (const int rc = getaddrinfo(host.c_str(), std::to_string(tcp_port).c_str(), &hints, &res);
       rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice, "rdma-rc: cannot resolve host '" + host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "rdma-rc: cannot resolve host '" + host + "': " + gai_strerror(rc));
   c.fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (c.fd < 0) {
     freeaddrinfo(res);
@@ -344,8 +345,9 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
   if (!io_all(c.fd, &theirs, sizeof theirs, false, deadline))
     throw rc_error(c.where, "recv(hello)");
   if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
-    throw TransportError(TransportError::Kind::kSystem, "rdma-rc " + c.where +
-                         ": the answer is not from clio-rdma-server (bad magic or version)");
+    throw TransportError(
+        TransportError::Kind::kSystem,
+        "rdma-rc " + c.where + ": the answer is not from clio-rdma-server (bad magic or version)");
   c.remote_addr = theirs.addr;
   c.remote_len = theirs.length;
   c.rkey = theirs.rkey;
@@ -353,9 +355,10 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
   if (!io_all(c.fd, &regions, sizeof regions, false, deadline))
     throw rc_error(c.where, "recv(regions)");
   if (regions > kMaxRegions || (regions != 0 && c.remote_len % regions != 0))
-    throw TransportError(TransportError::Kind::kSystem, "rdma-rc " + c.where + ": the server announced " +
-                         std::to_string(regions) + " regions over " + std::to_string(c.remote_len) +
-                         " bytes");
+    throw TransportError(TransportError::Kind::kSystem,
+                         "rdma-rc " + c.where + ": the server announced " +
+                             std::to_string(regions) + " regions over " +
+                             std::to_string(c.remote_len) + " bytes");
   c.region_rkeys.resize(regions);
   if (regions != 0 &&
       !io_all(c.fd, c.region_rkeys.data(), regions * sizeof(uint32_t), false, deadline))
@@ -484,7 +487,8 @@ struct RcServer::Impl {
     RcHello theirs{};
     if (!io_all(fd, &theirs, sizeof theirs, false, deadline)) throw rc_error(peer, "recv(hello)");
     if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
-      throw TransportError(TransportError::Kind::kSystem, "rdma-rc " + peer + ": not a clio RC client (bad magic or version)");
+      throw TransportError(TransportError::Kind::kSystem,
+                           "rdma-rc " + peer + ": not a clio RC client (bad magic or version)");
     conn.qp = make_rc_qp(port, pd.get(), cq.get(), 1, 0, nullptr);
     const uint32_t psn = random_psn();
     const uint8_t their_depth = std::max<uint8_t>(1, theirs.rd_atomic);
@@ -541,7 +545,8 @@ RcServer::RcServer(const Options& o)
   addrinfo* res = nullptr;
   if (const int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &res);
       rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice, "rdma-rc: cannot resolve host '" + o.host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "rdma-rc: cannot resolve host '" + o.host + "': " + gai_strerror(rc));
   const std::string where = o.host + ":" + std::to_string(o.port);
   s.listen_fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s.listen_fd < 0) {

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "verbs_shim/transport.h"
+
 #include <cerrno>
 #include <cstring>
-
-#include "verbs_shim/transport.h"
 
 namespace clio::net {
 
@@ -27,9 +27,10 @@ TransportError::Kind TransportError::kind_of(int err) {
 TransportError sys_error(const std::string& what, const char* call, int err,
                          const std::string& hint) {
   // Some providers report failure without setting errno; say so rather than print "Success".
-  std::string msg = what + ": " + call + ": " +
-                    (err != 0 ? std::string(std::strerror(err)) : std::string("failed, errno not set")) +
-                    " (errno " + std::to_string(err) + ")";
+  std::string msg =
+      what + ": " + call + ": " +
+      (err != 0 ? std::string(std::strerror(err)) : std::string("failed, errno not set")) +
+      " (errno " + std::to_string(err) + ")";
   if (!hint.empty()) msg += (hint.front() == '\n' ? "" : "; ") + hint;
   return TransportError(TransportError::kind_of(err), msg, err);
 }

@@ -41,7 +41,8 @@ UdpAddress resolve(const std::string& host, uint16_t port) {
   const std::string p = std::to_string(port);
   const int rc = getaddrinfo(host.c_str(), p.c_str(), &hints, &res);
   if (rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice, "udp: cannot resolve host '" + host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "udp: cannot resolve host '" + host + "': " + gai_strerror(rc));
   UdpAddress a{};
   std::memcpy(&a, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof a));
   freeaddrinfo(res);
@@ -98,7 +99,8 @@ void route_to(const UdpAddress& peer, UdpAddress* source, uint32_t* mtu) {
     int v = 0;
     socklen_t len = sizeof v;
     const bool v6 = peer.sa.sa_family == AF_INET6;
-    if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &v, &len) == 0 && v > 0)
+    if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &v, &len) == 0 &&
+        v > 0)
       *mtu = std::min(static_cast<uint32_t>(v) - (v6 ? 48 : 28), kMaxUdpPayload);
     UdpAddress src{};
     socklen_t slen = sizeof src;
@@ -124,7 +126,8 @@ bool offload_mode(const Locator& l) {
   return v == "on";
 }
 
-int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport, const std::string& what) {
+int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport,
+                const std::string& what) {
   const int fd = socket(bind_to.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw udp_error(what, "socket");
   const int one = 1;
@@ -141,9 +144,10 @@ int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport, con
     const int e = errno;
     close(fd);
     if (e == EADDRINUSE && port_of(bind_to) != 0)
-      throw TransportError(TransportError::Kind::kSystem, "udp: " + host_port(bind_to) +
-                           " is already in use by another process (EADDRINUSE); is another "
-                           "clio-mn running?",
+      throw TransportError(TransportError::Kind::kSystem,
+                           "udp: " + host_port(bind_to) +
+                               " is already in use by another process (EADDRINUSE); is another "
+                               "clio-mn running?",
                            EADDRINUSE);
     errno = e;
     throw udp_error(what + " (bind " + to_text(bind_to) + ")", "bind");
@@ -166,28 +170,28 @@ constexpr uint32_t kNet = static_cast<uint32_t>(SKF_NET_OFF);
 /// the datagram's end ends a classic program with 0, which is also a member.
 std::vector<sock_filter> steering_program(unsigned members) {
   std::vector<sock_filter> p = {
-      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kNet + 0),  // 0: A = first byte of the IP header
-      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),        // 1: A = IP version
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 4, 0),  // 2: IPv6: to 7
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),  // 3: IPv4: A = source address
-      BPF_STMT(BPF_ST, 0),                            // 4: M[0] = A
-      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, kNet + 0),  // 5: X = IPv4 header length
-      BPF_STMT(BPF_JMP | BPF_JA, 12),                 // 6: to 19
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 8),   // 7: IPv6: A = source address, folded
-      BPF_STMT(BPF_MISC | BPF_TAX, 0),                // 8
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),  // 9
-      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 10
-      BPF_STMT(BPF_MISC | BPF_TAX, 0),                // 11
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 16),  // 12
-      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 13
-      BPF_STMT(BPF_MISC | BPF_TAX, 0),                // 14
-      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 20),  // 15
-      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 16
-      BPF_STMT(BPF_ST, 0),                            // 17: M[0] = A
-      BPF_STMT(BPF_LDX | BPF_IMM, 40),                // 18: X = IPv6 header length
-      BPF_STMT(BPF_LD | BPF_H | BPF_IND, kNet + 0),   // 19: A = UDP source port (at X)
-      BPF_STMT(BPF_LDX | BPF_MEM, 0),                 // 20: X = M[0]
-      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),         // 21: A = port ^ address
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, kNet + 0),      // 0: A = first byte of the IP header
+      BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 4),            // 1: A = IP version
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 6, 4, 0),      // 2: IPv6: to 7
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),     // 3: IPv4: A = source address
+      BPF_STMT(BPF_ST, 0),                               // 4: M[0] = A
+      BPF_STMT(BPF_LDX | BPF_B | BPF_MSH, kNet + 0),     // 5: X = IPv4 header length
+      BPF_STMT(BPF_JMP | BPF_JA, 12),                    // 6: to 19
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 8),      // 7: IPv6: A = source address, folded
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                   // 8
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 12),     // 9
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),            // 10
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                   // 11
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 16),     // 12
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),            // 13
+      BPF_STMT(BPF_MISC | BPF_TAX, 0),                   // 14
+      BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNet + 20),     // 15
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),            // 16
+      BPF_STMT(BPF_ST, 0),                               // 17: M[0] = A
+      BPF_STMT(BPF_LDX | BPF_IMM, 40),                   // 18: X = IPv6 header length
+      BPF_STMT(BPF_LD | BPF_H | BPF_IND, kNet + 0),      // 19: A = UDP source port (at X)
+      BPF_STMT(BPF_LDX | BPF_MEM, 0),                    // 20: X = M[0]
+      BPF_STMT(BPF_ALU | BPF_XOR | BPF_X, 0),            // 21: A = port ^ address
       BPF_STMT(BPF_ALU | BPF_MUL | BPF_K, 0x9e3779b1u),  // 22: mix into the high bits,
       BPF_STMT(BPF_ALU | BPF_RSH | BPF_K, 16),           // 23: take them,
       BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, members),      // 24: and pick a member
@@ -240,11 +244,13 @@ void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsign
       return;
     }
   }
-  throw TransportError(TransportError::Kind::kSystem, "udp: " + host_port(bound) + ": another process joined this port's " +
-                       "SO_REUSEPORT group while worker " + std::to_string(member) +
-                       " was starting, and would take its clients (EADDRINUSE); stop it, or run "
-                       "clio-mn as a user of its own",
-                       EADDRINUSE);
+  throw TransportError(
+      TransportError::Kind::kSystem,
+      "udp: " + host_port(bound) + ": another process joined this port's " +
+          "SO_REUSEPORT group while worker " + std::to_string(member) +
+          " was starting, and would take its clients (EADDRINUSE); stop it, or run "
+          "clio-mn as a user of its own",
+      EADDRINUSE);
 }
 
 }  // namespace
@@ -327,8 +333,9 @@ std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned me
 std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* server) {
   l.check_keys(kKeys);
   if (!l.has("host") || !l.has("port"))
-    throw ConfigError("udp locator: host= and port= are required to reach a server, e.g. "
-                      "udp:host=127.0.0.1,port=7400");
+    throw ConfigError(
+        "udp locator: host= and port= are required to reach a server, e.g. "
+        "udp:host=127.0.0.1,port=7400");
   const std::string host = l.get("host", "");
   const auto port = static_cast<uint16_t>(l.get_uint("port", 0, 1, 65535));
   const bool ep = epoll_mode(l);

@@ -130,14 +130,15 @@ std::string gid_hint(const std::string& dev, uint8_t port_num, int chosen) {
 VerbsPort VerbsPort::open(const std::string& dev, uint8_t port_num, int gid_index) {
   VerbsDeviceList list;
   if (list.size() == 0)
-    throw TransportError(TransportError::Kind::kNoDevice, 
-        "verbs: no RDMA device found (ibv_get_device_list is empty). Soft-RoCE: "
-        "modprobe rdma_rxe && rdma link add rxe0 type rxe netdev <interface>");
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "verbs: no RDMA device found (ibv_get_device_list is empty). Soft-RoCE: "
+                         "modprobe rdma_rxe && rdma link add rxe0 type rxe netdev <interface>");
   ibv_device* device = dev.empty() ? list[0] : list.find(dev);
   if (device == nullptr) {
     std::string names;
     for (const std::string& n : list.names()) names += (names.empty() ? "" : ", ") + n;
-    throw TransportError(TransportError::Kind::kNoDevice, "verbs: no RDMA device '" + dev + "'; this host has: " + names);
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "verbs: no RDMA device '" + dev + "'; this host has: " + names);
   }
   VerbsPort p;
   p.dev_ = ibv_get_device_name(device);
@@ -146,28 +147,33 @@ VerbsPort VerbsPort::open(const std::string& dev, uint8_t port_num, int gid_inde
   if (const int rc = ibv_query_device(p.ctx_.get(), &p.attr_); rc != 0)
     throw verbs_error(p.dev_, "ibv_query_device", rc);
   if (port_num < 1 || port_num > p.attr_.phys_port_cnt)
-    throw TransportError(TransportError::Kind::kNoDevice, "verbs " + p.dev_ + ": no port " + std::to_string(port_num) + " (it has " +
-                         std::to_string(p.attr_.phys_port_cnt) + ")");
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "verbs " + p.dev_ + ": no port " + std::to_string(port_num) + " (it has " +
+                             std::to_string(p.attr_.phys_port_cnt) + ")");
   ibv_port_attr pa{};
   if (const int rc = ibv_query_port(p.ctx_.get(), port_num, &pa); rc != 0)
     throw verbs_error(p.dev_, "ibv_query_port(" + std::to_string(port_num) + ")", rc);
   if (pa.state != IBV_PORT_ACTIVE)
-    throw TransportError(TransportError::Kind::kNoDevice, "verbs " + p.dev_ + ": port " + std::to_string(port_num) + " is " +
-                         port_state_name(pa.state) + ", not ACTIVE (is its network device up?)");
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "verbs " + p.dev_ + ": port " + std::to_string(port_num) + " is " +
+                             port_state_name(pa.state) +
+                             ", not ACTIVE (is its network device up?)");
   p.ethernet_ = pa.link_layer == IBV_LINK_LAYER_ETHERNET;
   p.lid_ = pa.lid;
   p.active_mtu_ = pa.active_mtu;
   p.gid_index_ =
       gid_index >= 0 ? gid_index : pick_gid(p.ctx_.get(), port_num, pa.gid_tbl_len, p.ethernet_);
   if (p.gid_index_ >= pa.gid_tbl_len)
-    throw TransportError(TransportError::Kind::kNoDevice, "verbs " + p.dev_ + ": gid=" + std::to_string(p.gid_index_) +
-                         " is past the GID table (" + std::to_string(pa.gid_tbl_len) +
-                         " entries)\n" + gid_hint(p.dev_, port_num, -1));
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "verbs " + p.dev_ + ": gid=" + std::to_string(p.gid_index_) +
+                             " is past the GID table (" + std::to_string(pa.gid_tbl_len) +
+                             " entries)\n" + gid_hint(p.dev_, port_num, -1));
   ibv_gid_entry e{};
   if (!query_gid(p.ctx_.get(), port_num, p.gid_index_, &e))
-    throw TransportError(TransportError::Kind::kNoDevice, "verbs " + p.dev_ + ": gid=" + std::to_string(p.gid_index_) +
-                         " is empty on port " + std::to_string(port_num) + "\n" +
-                         gid_hint(p.dev_, port_num, p.gid_index_));
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "verbs " + p.dev_ + ": gid=" + std::to_string(p.gid_index_) +
+                             " is empty on port " + std::to_string(port_num) + "\n" +
+                             gid_hint(p.dev_, port_num, p.gid_index_));
   p.gid_ = e.gid;
   p.ipv4_roce_v2_ = e.gid_type == IBV_GID_TYPE_ROCE_V2 && gid_ipv4_mapped(e.gid);
   if (p.ethernet_ && gid_link_local(e.gid))

@@ -68,7 +68,8 @@ sockaddr_storage resolve(const std::string& host, uint16_t port, socklen_t* len)
   addrinfo* res = nullptr;
   const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
   if (rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice, "verbs: cannot resolve host '" + host + "': " + gai_strerror(rc));
+    throw TransportError(TransportError::Kind::kNoDevice,
+                         "verbs: cannot resolve host '" + host + "': " + gai_strerror(rc));
   sockaddr_storage a{};
   *len = static_cast<socklen_t>(std::min<size_t>(res->ai_addrlen, sizeof a));
   std::memcpy(&a, res->ai_addr, *len);
@@ -125,8 +126,9 @@ VerbsTransport::VerbsTransport(VerbsPort port, const Options& o) : port_(std::mo
   rx_slots_ = limit(o.rx);
   tx_slots_ = limit(o.tx);
   if (tx_slots_ < 4 * kSignalEvery)
-    throw TransportError(TransportError::Kind::kSystem, "verbs " + dev + ": the device allows only " + std::to_string(tx_slots_) +
-                         " work requests per queue");
+    throw TransportError(TransportError::Kind::kSystem,
+                         "verbs " + dev + ": the device allows only " + std::to_string(tx_slots_) +
+                             " work requests per queue");
   mtu_ = port_.active_mtu_bytes();
   if (o.mtu_cap != 0) mtu_ = std::min(mtu_, o.mtu_cap);
   // A UD message is one packet: nothing larger than the port's MTU can arrive, whatever our cap.
@@ -395,11 +397,15 @@ std::unique_ptr<VerbsTransport> VerbsTransport::connect(const Locator& l, Endpoi
     }
   }
   if (!answered)
-    throw TransportError(TransportError::Kind::kTimeout, "verbs " + dev + ": no endpoint answer from " + where + " within " +
-                         std::to_string(o.timeout_ms) + " ms (is a verbs server listening there?)");
+    throw TransportError(TransportError::Kind::kTimeout,
+                         "verbs " + dev + ": no endpoint answer from " + where + " within " +
+                             std::to_string(o.timeout_ms) +
+                             " ms (is a verbs server listening there?)");
   if (ans.qkey != kQkey)
-    throw TransportError(TransportError::Kind::kSystem, "verbs " + dev + ": the server at " + where + " uses QKey " +
-                         std::to_string(ans.qkey) + ", not this build's " + std::to_string(kQkey));
+    throw TransportError(TransportError::Kind::kSystem,
+                         "verbs " + dev + ": the server at " + where + " uses QKey " +
+                             std::to_string(ans.qkey) + ", not this build's " +
+                             std::to_string(kQkey));
   t->mtu_ = std::min(t->mtu_, ans.mtu);
   t->max_inline_ = std::min(t->max_inline_, t->mtu_);
   *server = Endpoint::of(ans.addr);

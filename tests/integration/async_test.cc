@@ -106,7 +106,8 @@ TEST_F(AsyncTest, RandomProgramsMatchTheOrderingModel) {
         p.buf.resize(len);
         int rc;
         if (p.read) {
-          p.expected.assign(model.begin() + static_cast<long>(off), model.begin() + static_cast<long>(off + len));
+          p.expected.assign(model.begin() + static_cast<long>(off),
+                            model.begin() + static_cast<long>(off + len));
           rc = c->rread_async(base + off, p.buf.data(), len, &p.h);
         } else {
           for (auto& b : p.buf) b = static_cast<uint8_t>(rng.next());

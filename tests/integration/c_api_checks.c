@@ -6,16 +6,16 @@
 
 #include "clio/clio.h"
 
-#define EXPECT(cond)                                                     \
-  do {                                                                   \
-    if (!(cond)) {                                                       \
-      snprintf(why, why_len, "%s:%d: %s", __FILE__, __LINE__, #cond);    \
-      return 1;                                                          \
-    }                                                                    \
+#define EXPECT(cond)                                                  \
+  do {                                                                \
+    if (!(cond)) {                                                    \
+      snprintf(why, why_len, "%s:%d: %s", __FILE__, __LINE__, #cond); \
+      return 1;                                                       \
+    }                                                                 \
   } while (0)
 
-int run_c_api_checks(const char *locator, char *why, size_t why_len) {
-  clio_client *c = NULL;
+int run_c_api_checks(const char* locator, char* why, size_t why_len) {
+  clio_client* c = NULL;
   uint64_t addr = 0, old = 0, word = 0;
   char buf[10000], back[10000];
   size_t i;
@@ -81,7 +81,7 @@ int run_c_api_checks(const char *locator, char *why, size_t why_len) {
   {
     char token[CLIO_TOKEN_MAX];
     char tiny[8];
-    clio_client *other = NULL;
+    clio_client* other = NULL;
     uint64_t area, v = 77, w = 0;
     EXPECT(clio_ralloc(c, 4096, &area) == 0);
     EXPECT(clio_rwrite(c, area, &v, 8) == 0);

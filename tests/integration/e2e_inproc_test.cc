@@ -47,7 +47,8 @@ TEST(EndToEndInProcTest, RandomOperationsUnderFaultsMatchTheShadow) {
   const mn::ServerStats s = server.stats();
   EXPECT_GT(k.retransmissions, 10'000u) << "the faults did happen";
   EXPECT_GT(k.nacks, 0u) << "corrupted requests were answered with NACKs";
-  EXPECT_GT(s.dedup_hits, 1000u) << "retransmissions of executed requests were answered from memory";
+  EXPECT_GT(s.dedup_hits, 1000u)
+      << "retransmissions of executed requests were answered from memory";
   EXPECT_GT(s.dropped[static_cast<uint8_t>(Status::kBadChecksum) - 32], 0u);
   RecordProperty("retransmissions", static_cast<int>(k.retransmissions));
   RecordProperty("dedup_hits", static_cast<int>(s.dedup_hits));

@@ -17,7 +17,9 @@ namespace clio {
 namespace {
 
 std::vector<std::string> mn_args() {
-  return {"--listen", "udp:host=127.0.0.1,port=0", "--memory", "256M", "--page-size", "4K",
+  return {"--listen",    "udp:host=127.0.0.1,port=0",
+          "--memory",    "256M",
+          "--page-size", "4K",
           "--log-level", "warn"};
 }
 

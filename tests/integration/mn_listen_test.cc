@@ -2,10 +2,9 @@
 // clio-mn's listening address: loopback unless told otherwise, a warning for every interface,
 // the address bound named in the serving line, and a refusal to start on a port that another
 // process serves.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <memory>
@@ -31,8 +30,8 @@ int run_mn(const std::string& args, std::string* out) {
 }
 
 std::vector<std::string> args_for(const std::string& listen, const std::string& workers = "1") {
-  return {"--listen", listen,      "--workers", workers, "--memory",
-          "64M",      "--page-size", "4K",      "--log-level", "warn"};
+  return {"--listen", listen,        "--workers", workers,       "--memory",
+          "64M",      "--page-size", "4K",        "--log-level", "warn"};
 }
 
 TEST(MnListenTest, ASecondMnOnAServedPortExitsWithEaddrinuse) {

@@ -65,7 +65,8 @@ class RawClient {
     }
     return std::nullopt;
   }
-  Header call(Header h, std::span<const std::byte> payload = {}, std::vector<std::byte>* out = nullptr) {
+  Header call(Header h, std::span<const std::byte> payload = {},
+              std::vector<std::byte>* out = nullptr) {
     send(h, payload);
     auto r = receive_for(h.seq, out);
     EXPECT_TRUE(r.has_value()) << "no answer";
@@ -323,14 +324,14 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
     raw_->send(h, p);
     ++sent;
   };
-  bad([](Header& h) { h.length = 100; }, 64);                  // claims more than it carries
-  bad([](Header& h) { h.length = 10; }, 64);                   // claims less
+  bad([](Header& h) { h.length = 100; }, 64);  // claims more than it carries
+  bad([](Header& h) { h.length = 10; }, 64);   // claims less
   bad([](Header& h) { h.length = wire::kMaxAccessBytes + 1; }, 0);
   bad([](Header& h) { h.magic = 0x1234; }, 64);
   bad([](Header& h) { h.version = 9; }, 64);
   bad([](Header& h) { h.opcode = 200; }, 64);
   bad([](Header& h) { h.flags = 0x80; }, 64);
-  bad([](Header& h) { h.flags = wire::kFlagReply; }, 0);       // a reply: the MN expects none
+  bad([](Header& h) { h.flags = wire::kFlagReply; }, 0);  // a reply: the MN expects none
   bad([](Header& h) { h.seq = 0; }, 64);
   bad([](Header& h) { h.session = 0; }, 64);
   settle();

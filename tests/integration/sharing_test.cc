@@ -3,7 +3,6 @@
 // another process, permissions checked by the MN, revocation when the owner closes, and locks
 // that exclude across processes. clio-mn and the other processes are started by the test.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 #include <unistd.h>
 

@@ -17,14 +17,14 @@ struct Alloc {
   std::vector<uint8_t> shadow;
 };
 
-#define CHECK_RC(call, want)                                                                  \
-  do {                                                                                        \
-    const int rc_ = (call);                                                                   \
-    if (rc_ != (want)) {                                                                      \
-      ADD_FAILURE() << #call << " returned " << rc_ << " (" << clio::error_string(rc_) << "), want " \
-                    << (want) << " at op " << op;                                             \
-      return rep;                                                                             \
-    }                                                                                         \
+#define CHECK_RC(call, want)                                                           \
+  do {                                                                                 \
+    const int rc_ = (call);                                                            \
+    if (rc_ != (want)) {                                                               \
+      ADD_FAILURE() << #call << " returned " << rc_ << " (" << clio::error_string(rc_) \
+                    << "), want " << (want) << " at op " << op;                        \
+      return rep;                                                                      \
+    }                                                                                  \
   } while (0)
 
 }  // namespace
@@ -75,8 +75,8 @@ WorkloadReport run_workload(Client& c, const WorkloadOptions& o) {
       const uint64_t off = rng.below(size - len + 1);
       CHECK_RC(c.rread(a.addr + off, got.data(), len), 0);
       if (std::memcmp(got.data(), a.shadow.data() + off, len) != 0) {
-        ADD_FAILURE() << "read of " << len << " bytes at +" << off << " differs from the shadow, op "
-                      << op;
+        ADD_FAILURE() << "read of " << len << " bytes at +" << off
+                      << " differs from the shadow, op " << op;
         return rep;
       }
       ++rep.reads;

@@ -21,10 +21,10 @@
 namespace clio {
 
 struct ClientOptions {
-  uint64_t deadline_ms = 5000;   ///< a request fails with -ETIMEDOUT after this long
-  uint64_t rto_us = 1000;        ///< lowest retransmission timeout
-  uint64_t max_rto_us = 100'000; ///< retransmission timeouts double up to this
-  uint32_t window = 128;         ///< most requests in flight per thread and MN
+  uint64_t deadline_ms = 5000;     ///< a request fails with -ETIMEDOUT after this long
+  uint64_t rto_us = 1000;          ///< lowest retransmission timeout
+  uint64_t max_rto_us = 100'000;   ///< retransmission timeouts double up to this
+  uint32_t window = 128;           ///< most requests in flight per thread and MN
   bool congestion_control = true;  ///< delay-based window; false: always `window`
   uint64_t target_delay_us = 0;    ///< window shrinks above max(this, 3 x lowest RTT); 0: default
   uint64_t lock_timeout_ms = 60'000;  ///< rlock gives up with -ETIMEDOUT after this

@@ -88,9 +88,9 @@ typedef struct clio_handle {
 #define CLIO_PENDING 1
 
 /* Placement policies for ralloc across several MNs. */
-#define CLIO_PLACE_SPREAD 0      /* round-robin over the MNs (the default) */
-#define CLIO_PLACE_FILL_FIRST 1  /* the first MN until it is full, then the next */
-#define CLIO_PLACE_LEAST_USED 2  /* the MN with the most free pages (from its own figures) */
+#define CLIO_PLACE_SPREAD 0     /* round-robin over the MNs (the default) */
+#define CLIO_PLACE_FILL_FIRST 1 /* the first MN until it is full, then the next */
+#define CLIO_PLACE_LEAST_USED 2 /* the MN with the most free pages (from its own figures) */
 
 /* A token buffer that holds what clio_export() writes for up to 8 MNs whose locators are at
  * most 400 characters each (a token takes about 40 bytes per MN plus its locator). For any
@@ -98,44 +98,46 @@ typedef struct clio_handle {
 #define CLIO_TOKEN_MAX 4096
 
 /* Creates a remote address space on the MN `mn_locator` names; *out receives the client. */
-CLIO_API int clio_open(const char *mn_locator, clio_client **out);
+CLIO_API int clio_open(const char* mn_locator, clio_client** out);
 /* Destroys the address space (freeing everything in it) and the client, even when the MN cannot
  * be reached (then it returns -ETIMEDOUT). It first completes the calling thread's outstanding
  * requests, so their buffers must still be valid. `c` is invalid afterwards. */
-CLIO_API int clio_close(clio_client *c);
+CLIO_API int clio_close(clio_client* c);
 
 /* Allocates `size` bytes of remote memory (rounded up to the MN's pages); *out_addr receives its
  * start. The memory reads as zeros until written. */
-CLIO_API int clio_ralloc(clio_client *c, size_t size, uint64_t *out_addr);
+CLIO_API int clio_ralloc(clio_client* c, size_t size, uint64_t* out_addr);
 /* Frees the allocation that starts at `addr`. */
-CLIO_API int clio_rfree(clio_client *c, uint64_t addr);
+CLIO_API int clio_rfree(clio_client* c, uint64_t addr);
 
 /* Reads / writes `len` bytes at `addr`, any length; split into packets the MN serves
  * independently (a multi-packet write is not atomic as a whole). */
-CLIO_API int clio_rread(clio_client *c, uint64_t addr, void *buf, size_t len);
-CLIO_API int clio_rwrite(clio_client *c, uint64_t addr, const void *buf, size_t len);
+CLIO_API int clio_rread(clio_client* c, uint64_t addr, void* buf, size_t len);
+CLIO_API int clio_rwrite(clio_client* c, uint64_t addr, const void* buf, size_t len);
 
 /* 8-byte compare-and-swap and fetch-and-add at an 8-byte aligned `addr`. *old receives the value
  * before the operation (the swap happened iff *old == expected). */
-CLIO_API int clio_rcas(clio_client *c, uint64_t addr, uint64_t expected, uint64_t desired, uint64_t *old);
-CLIO_API int clio_rfaa(clio_client *c, uint64_t addr, uint64_t add, uint64_t *old);
+CLIO_API int clio_rcas(clio_client* c, uint64_t addr, uint64_t expected, uint64_t desired,
+                       uint64_t* old);
+CLIO_API int clio_rfaa(clio_client* c, uint64_t addr, uint64_t add, uint64_t* old);
 
 /* Asynchronous read / write: starts the request and returns at once; *h names it. `buf` must
  * stay valid (and, for a read, untouched) until the request completes. */
-CLIO_API int clio_rread_async(clio_client *c, uint64_t addr, void *buf, size_t len, clio_handle *h);
-CLIO_API int clio_rwrite_async(clio_client *c, uint64_t addr, const void *buf, size_t len, clio_handle *h);
+CLIO_API int clio_rread_async(clio_client* c, uint64_t addr, void* buf, size_t len, clio_handle* h);
+CLIO_API int clio_rwrite_async(clio_client* c, uint64_t addr, const void* buf, size_t len,
+                               clio_handle* h);
 /* Non-blocking: returns how many of the n handles completed in this call (or a negative errno,
  * and then nothing changed); done[i] receives handle i's result (0 or a negative errno) or
  * CLIO_PENDING. A completed handle is finished and its id set to 0; handles with id 0 are
  * skipped (done[i] untouched), so the same array can be polled until every handle is 0. Makes
  * one round of progress per call and allocates nothing. */
-CLIO_API int clio_rpoll(clio_client *c, clio_handle *hs, int n, int *done);
+CLIO_API int clio_rpoll(clio_client* c, clio_handle* hs, int n, int* done);
 /* Blocks until the request completes; returns its result. The handle is finished. */
-CLIO_API int clio_rwait(clio_client *c, clio_handle h);
+CLIO_API int clio_rwait(clio_client* c, clio_handle h);
 /* Returns when every request this thread issued before it has completed (release semantics). */
-CLIO_API int clio_rrelease(clio_client *c);
+CLIO_API int clio_rrelease(clio_client* c);
 /* Requests this thread issues after the fence start only after those before it completed. */
-CLIO_API int clio_rfence(clio_client *c);
+CLIO_API int clio_rfence(clio_client* c);
 /* A batch: the asynchronous requests (and atomics) this thread issues between clio_rbatch_begin
  * and clio_rbatch_end are held and leave together at the end, so that the transport sends them
  * in as few system calls as it can (udp: one datagram for a run of equal requests). They also
@@ -150,32 +152,32 @@ CLIO_API int clio_rbatch_end(clio_client* c);
  * waits for this thread's earlier requests (so the critical section's writes are done), then
  * frees the lock. Mutual exclusion holds across threads, processes and compute nodes.
  * clio_rlock gives -ETIMEDOUT after 60 s without the lock. */
-CLIO_API int clio_rlock(clio_client *c, uint64_t lock_addr);
-CLIO_API int clio_runlock(clio_client *c, uint64_t lock_addr);
+CLIO_API int clio_rlock(clio_client* c, uint64_t lock_addr);
+CLIO_API int clio_runlock(clio_client* c, uint64_t lock_addr);
 
 /* Sharing: writes a printable token (at most token_len bytes, NUL included; -ENOSPC and nothing
  * written when it does not fit: see CLIO_TOKEN_MAX and clio_export_len()) that names the MNs,
  * the address spaces and an unguessable key, read-only unless `writable`. Only the client that
  * opened the address spaces may export them (-EACCES otherwise). */
-CLIO_API int clio_export(clio_client *c, int writable, char *token, size_t token_len);
+CLIO_API int clio_export(clio_client* c, int writable, char* token, size_t token_len);
 /* *len receives the buffer size clio_export() needs for this client, NUL included. */
-CLIO_API int clio_export_len(clio_client *c, int writable, size_t *len);
+CLIO_API int clio_export_len(clio_client* c, int writable, size_t* len);
 /* A client for the address spaces a token names, on this or another compute node. Closing it
  * frees nothing of the owner's; when the owner closes, its calls fail with -EACCES. Errors:
  * -EINVAL for anything malformed (not a token, a bad field, a malformed locator inside it),
  * -ECONNREFUSED when the kernel reports nothing listening at a locator, -ENETUNREACH when a
  * transport cannot be set up. */
-CLIO_API int clio_attach(const char *token, clio_client **out);
+CLIO_API int clio_attach(const char* token, clio_client** out);
 
 /* Several MNs: the placement policy of later rallocs (CLIO_PLACE_*), the current one, the
  * number of MNs, and which MN (0-based, in locator order) an address lives on. */
-CLIO_API int clio_set_placement(clio_client *c, int policy);
-CLIO_API int clio_placement(clio_client *c);
-CLIO_API int clio_mn_count(clio_client *c);
+CLIO_API int clio_set_placement(clio_client* c, int policy);
+CLIO_API int clio_placement(clio_client* c);
+CLIO_API int clio_mn_count(clio_client* c);
 CLIO_API int clio_mn_of(uint64_t addr);
 
 /* A sentence for an error code returned by any clio_* function (0 included). Never NULL. */
-CLIO_API const char *clio_strerror(int err);
+CLIO_API const char* clio_strerror(int err);
 
 #ifdef __cplusplus
 }

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The pieces of CLib's engine that can be tested alone: the conflict filter and the
 // delay-based window with its RTT estimator.
+#include "cn/ordering.h"
+
 #include <gtest/gtest.h>
 
 #include <vector>
 
 #include "cn/congestion.h"
-#include "cn/ordering.h"
 #include "common/rng.h"
 
 namespace clio {

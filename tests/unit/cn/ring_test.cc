@@ -62,9 +62,9 @@ TEST(RingTest, RefusesBeyondItsCapacityAndAllocatesNothingOnceGrown) {
 TEST(RingTest, TruncateFindAndEraseKeepTheRestInOrder) {
   Ring<uint32_t> r(64);
   for (uint32_t i = 0; i < 40; ++i) r.push_back(i);
-  for (int i = 0; i < 30; ++i) r.pop_front();  // the front is now deep in the buffer
+  for (int i = 0; i < 30; ++i) r.pop_front();         // the front is now deep in the buffer
   for (uint32_t i = 40; i < 70; ++i) r.push_back(i);  // and the back wraps around
-  ASSERT_EQ(r.size(), 40u);                            // 30..69
+  ASSERT_EQ(r.size(), 40u);                           // 30..69
   EXPECT_EQ(r.find(45), 15u);
   EXPECT_EQ(r.find(7), r.size());  // gone
   r.erase_at(r.find(45));

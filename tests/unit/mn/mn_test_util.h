@@ -53,7 +53,8 @@ Status with_retry(MemoryNode& mn, Worker& w, Op&& op) {
   return Status::kRetryLater;
 }
 
-inline Status write_bytes(MemoryNode& mn, Worker& w, const Target& t, const std::vector<std::byte>& d) {
+inline Status write_bytes(MemoryNode& mn, Worker& w, const Target& t,
+                          const std::vector<std::byte>& d) {
   return with_retry(mn, w, [&] { return w.write(t, d); });
 }
 

@@ -136,8 +136,7 @@ TEST_F(PermissionTest, BadArguments) {
   uint64_t out;
   EXPECT_EQ(mn_.ralloc(r.pid, r.rw, 0, 0, &out), Status::kBadArgument);
   EXPECT_EQ(mn_.ralloc(r.pid, r.rw, 4096, 0x80, &out), Status::kBadArgument) << "unknown flag";
-  EXPECT_EQ(mn_.ralloc(r.pid, r.rw, 4096, wire::kFlagFixedVa, &out, va + 100),
-            Status::kBadArgument)
+  EXPECT_EQ(mn_.ralloc(r.pid, r.rw, 4096, wire::kFlagFixedVa, &out, va + 100), Status::kBadArgument)
       << "fixed VA not page aligned";
   EXPECT_EQ(mn_.ralloc(r.pid, r.rw, 4096, wire::kFlagFixedVa, &out, va + 4096), Status::kVaInUse);
   EXPECT_EQ(mn_.ralloc(r.pid, r.rw, 8192, wire::kFlagFixedVa, &out, kVaLimit - 4096),

@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
-
 #include <map>
 
 #include "common/clock.h"
@@ -158,8 +157,9 @@ TEST(InProcFaultsTest, SetUpErrorsCarryAKindAndAnErrno) {
             std::string::npos);
   EXPECT_EQ(sys_error("raweth", "socket", EPERM, "needs root").kind(),
             TransportError::Kind::kPermission);
-  EXPECT_NE(std::string(sys_error("raweth", "socket", EPERM, "needs root").what()).find("; needs root"),
-            std::string::npos);
+  EXPECT_NE(
+      std::string(sys_error("raweth", "socket", EPERM, "needs root").what()).find("; needs root"),
+      std::string::npos);
   EXPECT_EQ(sys_error("verbs", "ibv_open_device", ENODEV).kind(), TransportError::Kind::kNoDevice);
   EXPECT_EQ(sys_error("verbs", "endpoint", ETIMEDOUT).kind(), TransportError::Kind::kTimeout);
   EXPECT_EQ(sys_error("udp", "sendmmsg", ENOMEM).kind(), TransportError::Kind::kSystem);

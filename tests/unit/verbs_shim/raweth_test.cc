@@ -3,12 +3,11 @@
 // workers split clients between them while each client stays with one worker. Runs on the
 // loopback interface; skips where raw sockets are not allowed (no root / CAP_NET_RAW).
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstring>
 #include <map>
@@ -28,7 +27,8 @@ uint16_t test_port(int salt) {
 
 class RawEthTest : public ::testing::Test {
  protected:
-  std::unique_ptr<Transport> listen_or_skip(const std::string& loc, unsigned member = 0, unsigned members = 1) {
+  std::unique_ptr<Transport> listen_or_skip(const std::string& loc, unsigned member = 0,
+                                            unsigned members = 1) {
     try {
       return listen(loc, member, members);
     } catch (const TransportError& e) {
@@ -52,7 +52,8 @@ void send_frame(const std::vector<uint8_t>& frame) {
   close(fd);
 }
 
-std::vector<uint8_t> frame_for(uint16_t port, uint16_t claimed_len, size_t payload, uint16_t ethertype = kClioEtherType) {
+std::vector<uint8_t> frame_for(uint16_t port, uint16_t claimed_len, size_t payload,
+                               uint16_t ethertype = kClioEtherType) {
   std::vector<uint8_t> f(sizeof(RawEthFrameHeader) + payload, 0xab);
   RawEthFrameHeader h{};
   h.ethertype_be = htons(ethertype);
@@ -119,13 +120,14 @@ TEST_F(RawEthTest, WorkersShareClientsAndEachClientStaysWithOne) {
   }
   ASSERT_EQ(total, 16u * kEach);
   EXPECT_EQ(seen_by.size(), 16u);
-  for (const auto& [from, workers] : seen_by) EXPECT_EQ(workers.size(), 1u) << "a client met two workers";
+  for (const auto& [from, workers] : seen_by)
+    EXPECT_EQ(workers.size(), 1u) << "a client met two workers";
   EXPECT_GT(per_worker[0], 0) << "worker 1 took every client";
   EXPECT_GT(per_worker[1], 0) << "worker 0 took every client";
 }
 
 TEST_F(RawEthTest, BadLocatorsAreRefusedWithAReason) {
-  EXPECT_THROW(listen("raweth:port=7400"), ConfigError);                    // no if=
+  EXPECT_THROW(listen("raweth:port=7400"), ConfigError);  // no if=
   EXPECT_THROW(listen("raweth:if=no-such-if0"), ConfigError);
   EXPECT_THROW(listen("raweth:if=lo,ring=v9"), ConfigError);
   EXPECT_THROW(connect("raweth:if=lo,mac=zz:00:00:00:00:00", nullptr), ConfigError);

@@ -3,11 +3,9 @@
 // valid until release, never block, and answer to the address it reports. A backend that is not
 // built here, or cannot run here, is skipped with the reason.
 #include <gtest/gtest.h>
-
-#include <algorithm>
-
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <set>
@@ -29,11 +27,13 @@ std::string backend_of(const std::string& param) { return param.substr(0, param.
 std::string listen_locator(const std::string& param) {
   const std::string backend = backend_of(param);
   if (find_backend(backend) == nullptr) return "";
-  if (backend == "inproc") return "inproc:name=conformance" + std::to_string(g_counter++) + ",poll=sleep,poison=on";
+  if (backend == "inproc")
+    return "inproc:name=conformance" + std::to_string(g_counter++) + ",poll=sleep,poison=on";
   if (backend == "udp") return "udp:host=127.0.0.1,port=0,poll=epoll";
   if (backend == "raweth") {
     // Loopback carries raw frames too; a port no other test process picks at the same time.
-    const int port = 20000 + static_cast<int>((static_cast<unsigned>(getpid()) * 7 + g_counter++) % 20000);
+    const int port =
+        20000 + static_cast<int>((static_cast<unsigned>(getpid()) * 7 + g_counter++) % 20000);
     return "raweth:if=lo,port=" + std::to_string(port) + ",poll=sleep" +
            (param == "raweth_v3" ? ",ring=v3" : "");
   }
@@ -42,8 +42,10 @@ std::string listen_locator(const std::string& param) {
     // the first device with the GID the backend picks. With no device at all, listen() throws
     // "no RDMA device found" and the test is skipped with that reason.
     std::string l = "verbs:port=0,poll=event";
-    if (const char* dev = std::getenv("CLIO_RDMA_DEV"); dev != nullptr && *dev != 0) l += ",dev=" + std::string(dev);
-    if (const char* gid = std::getenv("CLIO_RDMA_GID"); gid != nullptr && *gid != 0) l += ",gid=" + std::string(gid);
+    if (const char* dev = std::getenv("CLIO_RDMA_DEV"); dev != nullptr && *dev != 0)
+      l += ",dev=" + std::string(dev);
+    if (const char* gid = std::getenv("CLIO_RDMA_GID"); gid != nullptr && *gid != 0)
+      l += ",gid=" + std::string(gid);
     return l;
   }
   return "";
@@ -71,7 +73,8 @@ class TransportConformanceTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     const std::string loc = listen_locator(GetParam());
-    if (loc.empty()) GTEST_SKIP() << "transport '" << GetParam() << "' is not built into this binary";
+    if (loc.empty())
+      GTEST_SKIP() << "transport '" << GetParam() << "' is not built into this binary";
     try {
       server_ = listen(loc);
       client_ = connect(server_->locator(), &server_ep_);
@@ -116,7 +119,8 @@ TEST_P(TransportConformanceTest, BurstsArriveWhole) {
   for (size_t i = 0; i < kN; ++i) items.push_back(TxItem{server_ep_, payloads[i], {}});
   size_t sent = 0;
   const uint64_t deadline = now_ns() + 5'000'000'000ull;
-  while (sent < kN && now_ns() < deadline) sent += client_->tx_burst(std::span(items).subspan(sent));
+  while (sent < kN && now_ns() < deadline)
+    sent += client_->tx_burst(std::span(items).subspan(sent));
   ASSERT_EQ(sent, kN);
   std::vector<PacketView> got;
   std::set<size_t> sizes;
@@ -224,7 +228,8 @@ TEST_P(TransportConformanceTest, ClientsHaveTheirOwnAddresses) {
   std::vector<PacketView> got;
   ASSERT_EQ(receive(*server_, got, 2), 2u);
   for (const auto& v : got) {
-    const Endpoint& want = v.data.size() == 10 ? client_->local_endpoint() : other->local_endpoint();
+    const Endpoint& want =
+        v.data.size() == 10 ? client_->local_endpoint() : other->local_endpoint();
     EXPECT_EQ(v.from, want);
   }
   server_->release(got);

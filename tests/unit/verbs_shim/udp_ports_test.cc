@@ -3,9 +3,8 @@
 // foreign socket that joins its SO_REUSEPORT group receives nothing, the workers of one server
 // still share it with each client kept on one worker, and a client learns (peer_error) when
 // nothing listens on the server's port.
-#include <gtest/gtest.h>
-
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
