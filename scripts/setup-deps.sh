@@ -13,6 +13,7 @@ packages=(
   iproute2                                          # scripts/netns.sh (the netns test)
   ibverbs-utils                                     # ibv_devices for scripts/rxe-setup.sh
   qemu-system-x86 debootstrap debian-archive-keyring zstd cpio kmod   # scripts/rxe-vm.sh
+  clang-format-14                                   # scripts/check-tree.sh: the formatting check
   clang-14 libclang-rt-14-dev llvm-14               # scripts/fuzz.sh: clang, libFuzzer and the
                                                     # sanitizer runtimes, llvm-symbolizer
   memcached redis-server libmemcached-dev libhiredis-dev   # bench/kv_anchor: the anchors

@@ -17,9 +17,21 @@
 #      + UndefinedBehaviorSanitizer and assertions on (CLIO_DCHECK; build-asan/) and runs them;
 #   5. builds the libFuzzer targets with clang (build-fuzz/) and runs each for a bounded time
 #      (scripts/fuzz.sh): 55 s each with CI=true, else 10 s; CLIO_FUZZ_SECONDS overrides.
+# Before building, checks the tree (scripts/check-tree.sh): clang-format over every C and C++
+# file, and the layering of the folders.
 # With CI=true, warnings are errors. Exits non-zero on the first failure.
+# Usage: scripts/test.sh [--quick]
+#   --quick  the edit-and-test loop: the tree checks, the build in build/ and the unit tests
+#            (ctest -L unit), in a few minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=0
+case "${1:-}" in
+  --quick) quick=1 ;;
+  -h|--help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "test.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
+esac
 scripts/setup-deps.sh
 
 werror=OFF
@@ -28,9 +40,17 @@ jobs=2
 
 step() { printf '\n=== %s\n' "$*"; }
 
+step "tree: formatting and layering (scripts/check-tree.sh)"
+scripts/check-tree.sh
 step "build (build/)"
 cmake -S . -B build -G Ninja -DCLIO_WERROR=$werror >/dev/null
 cmake --build build -j$jobs
+if [ $quick = 1 ]; then
+  step "unit tests (--quick)"
+  ctest --test-dir build -j$jobs --output-on-failure --no-tests=error -L unit
+  step "unit tests passed (--quick: the full command also runs the integration, netns, vm, package, sanitizer and fuzz stages)"
+  exit 0
+fi
 step "tests"
 ctest --test-dir build -j$jobs --output-on-failure --no-tests=error -LE 'hw|vm'
 step "soft-RoCE VM: the hw tests and a verbs benchmark (build/rxe-vm/)"
