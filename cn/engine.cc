@@ -22,9 +22,21 @@ using wire::Opcode;
 // identity repeats. An answer names its seq, so the slot is found without a search; the whole
 // identity is compared, so a late answer for a slot's previous use is recognised.
 namespace {
-constexpr uint64_t kSlotMask = 0xFFFF;
 constexpr int kSlotBits = 16;
+constexpr uint64_t kSlotMask = (uint64_t{1} << kSlotBits) - 1;
 static_assert(ThreadCtx::kMaxPackets <= kSlotMask + 1);
+
+// Handle ids (clio_handle.id, Handle::id()): [63:48] the issuing thread's id + 1 (so no live
+// handle is 0, the empty one), [47:16] the op slot's generation (a finished handle's slot is
+// reused under the next one), [15:0] the op slot.
+constexpr int kHandleThreadShift = 48;
+constexpr int kHandleGenShift = 16;
+constexpr uint64_t kHandleGenMask = 0xFFFF'FFFF;
+constexpr uint64_t kHandleOpMask = (uint64_t{1} << kHandleGenShift) - 1;
+static_assert(ThreadCtx::kMaxOps <= kHandleOpMask + 1, "op slots must fit the handle");
+static_assert(ThreadCtx::kMaxThreads + 1 <= (uint64_t{1} << (64 - kHandleThreadShift)),
+              "thread ids must fit the handle");
+static_assert(kHandleGenShift + 32 == kHandleThreadShift, "the 32-bit generation fills the middle");
 
 uint64_t new_session() {
   uint64_t s;
@@ -135,13 +147,15 @@ ThreadCtx::~ThreadCtx() {
 // --- Handles ------------------------------------------------------------------------------
 
 uint64_t ThreadCtx::handle_of(uint32_t op) const {
-  return (static_cast<uint64_t>(id_ + 1) << 48) | (static_cast<uint64_t>(ops_[op].gen) << 16) | op;
+  return (static_cast<uint64_t>(id_ + 1) << kHandleThreadShift) |
+         (static_cast<uint64_t>(ops_[op].gen) << kHandleGenShift) | op;
 }
 
 bool ThreadCtx::op_of(uint64_t handle, uint32_t* op) const {
-  if ((handle >> 48) != static_cast<uint64_t>(id_ + 1)) return false;
-  const uint32_t i = handle & 0xFFFF;
-  if (i >= ops_.size() || !ops_[i].live || ops_[i].gen != ((handle >> 16) & 0xFFFFFFFF))
+  if ((handle >> kHandleThreadShift) != static_cast<uint64_t>(id_ + 1)) return false;
+  const uint32_t i = static_cast<uint32_t>(handle & kHandleOpMask);
+  if (i >= ops_.size() || !ops_[i].live ||
+      ops_[i].gen != ((handle >> kHandleGenShift) & kHandleGenMask))
     return false;
   *op = i;
   return true;

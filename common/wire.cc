@@ -41,6 +41,16 @@ uint32_t checksum(const Header& h, uint32_t payload_crc) {
   return crc32c_3way(payload_crc, &h, kChecksummedHeaderBytes);
 }
 
+Header make_nack(const Header& damaged) {
+  const auto op = static_cast<Opcode>(damaged.opcode);
+  Header r = reply_header(damaged, Status::kBadChecksum);
+  r.pid = 0;
+  r.va = 0;
+  r.length = op == Opcode::kCas || op == Opcode::kFaa ? 8 : is_data_opcode(op) ? 1 : 0;
+  seal(r, {});
+  return r;
+}
+
 bool known_opcode(uint8_t op) {
   switch (static_cast<Opcode>(op)) {
     case Opcode::kRead:

@@ -165,6 +165,17 @@ constexpr Header reply_header(const Header& req, Status s) {
   return r;
 }
 
+/// The NACK for a request that arrived damaged (status kBadChecksum: "send it again"), sealed:
+/// header-sized, so never larger than what arrived, with no pid or address echoed, and the
+/// length an answer to that opcode carries (8 for atomics, 1 for reads and writes, 0 for
+/// control), so that the client matches it to its request. Only for a header that still reads
+/// as a request (known opcode, not a reply, session and seq not 0): see may_nack().
+Header make_nack(const Header& damaged);
+/// Whether a damaged packet's header still reads as a request worth a NACK.
+inline bool may_nack(const Header& h) {
+  return !(h.flags & kFlagReply) && h.session != 0 && h.seq != 0 && known_opcode(h.opcode);
+}
+
 /// Sets h.checksum for this header and payload.
 inline void seal(Header& h, std::span<const std::byte> payload) {
   h.checksum = checksum(h, payload);

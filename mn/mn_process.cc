@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 
 #include "common/clock.h"
 #include "common/rng.h"
+
+extern char** environ;  // posix_spawn passes it on
 
 namespace clio::mn {
 
@@ -59,24 +62,38 @@ MnProcess::MnProcess(const std::string& binary, const std::vector<std::string>& 
     args.push_back("--auth-file");
     args.push_back(test_credential_file());
   }
-  int out[2], err[2];
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0)
-    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
-  pid_ = fork();
-  if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-  if (pid_ == 0) {
-    dup2(out[1], 1);
-    dup2(err[1], 2);
-    std::vector<char*> argv;
-    std::string bin = binary;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execvp(bin.c_str(), argv.data());
-    dprintf(2, "cannot run %s: %s\n", bin.c_str(), std::strerror(errno));
-    _exit(127);
+  // posix_spawn: the child runs clio-mn straight away, so nothing is allocated or locked
+  // between fork and exec (the parent may have other threads holding malloc's lock). Everything
+  // the child needs (argv, the pipes' ends as its stdout and stderr) is prepared here.
+  std::vector<std::string> strings;
+  strings.reserve(args.size() + 1);
+  strings.push_back(binary);
+  for (const std::string& a : args) strings.push_back(a);
+  std::vector<char*> argv;
+  for (std::string& a : strings) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  int out[2] = {-1, -1}, err[2] = {-1, -1};
+  auto close_all = [&] {
+    for (int fd : {out[0], out[1], err[0], err[1]})
+      if (fd >= 0) close(fd);
+  };
+  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    const int e = errno;
+    close_all();  // the first pipe, when only the second failed
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(e));
   }
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], 1);  // dup2 clears O_CLOEXEC on 1 and 2
+  posix_spawn_file_actions_adddup2(&actions, err[1], 2);
+  pid_t pid = -1;
+  const int rc = posix_spawnp(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    close_all();
+    throw std::runtime_error("cannot run " + binary + ": " + std::strerror(rc));
+  }
+  pid_ = pid;
   close(out[1]);
   close(err[1]);
   out_fd_ = out[0];

@@ -158,17 +158,9 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         // The header may be damaged too; answer only when it still reads as a known request.
         // The NACK is header-sized, never larger than what arrived.
         std::memcpy(&h, p.data.data(), wire::kHeaderBytes);
-        const auto op = static_cast<Opcode>(h.opcode);
-        if (!(h.flags & wire::kFlagReply) && h.session != 0 && h.seq != 0 &&
-            wire::known_opcode(h.opcode)) {
+        if (wire::may_nack(h)) {
           Header& r = w.reply_headers[ntx];
-          r = reply_header(h, Status::kBadChecksum);
-          r.pid = 0;
-          r.va = 0;
-          r.length = op == Opcode::kCas || op == Opcode::kFaa ? 8
-                     : wire::is_data_opcode(op)               ? 1
-                                                              : 0;
-          wire::seal(r, {});
+          r = wire::make_nack(h);
           w.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
           bump(c.nacks);
         }

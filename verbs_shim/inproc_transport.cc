@@ -47,8 +47,11 @@ std::unique_ptr<RandomFaults> RandomFaults::from_locator(const Locator& l, uint6
 
 namespace {
 
-constexpr const char* kKeys =
-    "name,poll,drop,dup,corrupt,reorder,delay,reorder_us,delay_min_us,delay_max_us,seed,poison";
+constexpr LocatorKey kKeys[] = {
+    {"name", ""},         {"poll", "busy|sleep"}, {"drop", ""},  {"dup", ""},
+    {"corrupt", ""},      {"reorder", ""},        {"delay", ""}, {"reorder_us", ""},
+    {"delay_min_us", ""}, {"delay_max_us", ""},   {"seed", ""},  {"poison", "on|off"},
+};
 
 /// The process-wide fabric. Ports are created on demand and never freed (a closed port is
 /// recycled), so a sender holding a stale endpoint can never touch freed memory.
@@ -204,5 +207,7 @@ std::unique_ptr<InProcTransport> InProcTransport::connect(const Locator& l, Endp
   }
   return std::unique_ptr<InProcTransport>(new InProcTransport(p, l, sleep, l.str()));
 }
+
+std::span<const LocatorKey> InProcTransport::locator_keys() { return kKeys; }
 
 }  // namespace clio::net

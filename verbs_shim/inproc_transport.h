@@ -87,6 +87,8 @@ class InProcTransport final : public Transport {
   /// An anonymous client port; *server receives the address of one member of the named server
   /// (chosen by this port's id, as RSS would). Throws TransportError when no such server.
   static std::unique_ptr<InProcTransport> connect(const Locator& l, Endpoint* server);
+  /// The locator keys this backend reads: what its parser accepts and --help lists.
+  static std::span<const LocatorKey> locator_keys();
 
   std::string_view name() const override { return "inproc"; }
   bool exact_peer_source() const override { return true; }

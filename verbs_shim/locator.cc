@@ -72,19 +72,23 @@ double Locator::get_prob(const std::string& key, double dflt) const {
   return p;
 }
 
-void Locator::check_keys(std::string_view known) const {
+std::string keys_help(std::span<const LocatorKey> keys) {
+  std::string s;
+  for (const LocatorKey& k : keys)
+    s += (s.empty() ? "" : ", ") + std::string(k.key) + "=" + k.values;
+  return s;
+}
+
+void Locator::check_keys(std::span<const LocatorKey> known) const {
   for (const auto& [k, v] : params) {
     bool ok = false;
-    std::string_view rest = known;
-    while (!rest.empty()) {
-      const size_t comma = rest.find(',');
-      if (rest.substr(0, comma) == k) ok = true;
-      if (comma == std::string_view::npos) break;
-      rest = rest.substr(comma + 1);
+    for (const LocatorKey& key : known) ok |= k == key.key;
+    if (!ok) {
+      std::string names;
+      for (const LocatorKey& key : known)
+        names += (names.empty() ? "" : ",") + std::string(key.key);
+      throw ConfigError(backend + " locator: unknown key '" + k + "' (known: " + names + ")");
     }
-    if (!ok)
-      throw ConfigError(backend + " locator: unknown key '" + k +
-                        "' (known: " + std::string(known) + ")");
   }
 }
 

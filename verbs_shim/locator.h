@@ -5,10 +5,21 @@
 
 #include <cstdint>
 #include <map>
+#include <span>
 #include <string>
 #include <string_view>
 
 namespace clio::net {
+
+/// One key a backend reads from its locators, as --help shows it: "<key>=<values>". A backend's
+/// table of these is the one list its parser checks against and its help is made from.
+struct LocatorKey {
+  const char* key;
+  const char* values;  ///< the values --help names, e.g. "busy|sleep"; "" for any
+};
+
+/// "key=, key=a|b, ..." for --help.
+std::string keys_help(std::span<const LocatorKey> keys);
 
 struct Locator {
   std::string backend;
@@ -25,7 +36,7 @@ struct Locator {
   /// Probability parameter in [0, 1]; throws clio::ConfigError otherwise.
   double get_prob(const std::string& key, double dflt) const;
   /// Throws clio::ConfigError naming the first key not in `known` (a comma-separated list).
-  void check_keys(std::string_view known) const;
+  void check_keys(std::span<const LocatorKey> known) const;
 };
 
 }  // namespace clio::net

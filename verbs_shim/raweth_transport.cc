@@ -25,11 +25,18 @@
 
 #include "common/error.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 
 namespace clio::net {
 namespace {
 
-constexpr const char* kKeys = "if,mac,port,ring,block_ms,poll,mtu,mode,queue";
+constexpr LocatorKey kKeys[] = {
+    {"if", ""},       {"mac", ""},
+    {"port", ""},     {"ring", "v2|v3"},
+    {"block_ms", ""}, {"poll", "busy|sleep"},
+    {"mtu", ""},      {"mode", "packet|xdp"},
+    {"queue", ""},
+};
 constexpr uint32_t kMaxMtu = 9000;
 constexpr size_t kRingBytes = size_t{4} << 20;  // receive ring per socket
 
@@ -38,15 +45,6 @@ TransportError raweth_error(const std::string& what, const char* call) {
   return sys_error("raweth " + what, call, e,
                    e == EPERM || e == EACCES ? "raw Ethernet needs root or CAP_NET_RAW" : "");
 }
-
-/// Closes a descriptor unless released: set-up paths throw half-way.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-  int release() { return std::exchange(fd, -1); }
-};
 
 bool parse_mac(const std::string& s, uint8_t out[6]) {
   unsigned v[6];
@@ -99,18 +97,18 @@ Interface interface_named(const std::string& name) {
     throw ConfigError("raweth: no interface '" + name +
                       "' here (up, not loopback: " + up_interfaces(&one, &dummy) + ")");
   }
-  Fd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) throw raweth_error(name, "socket");
+  UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+  if (s.get() < 0) throw raweth_error(name, "socket");
   ifreq r{};
   std::memcpy(r.ifr_name, name.c_str(), name.size());
-  if (ioctl(s.fd, SIOCGIFMTU, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFMTU)");
+  if (ioctl(s.get(), SIOCGIFMTU, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFMTU)");
   i.mtu = static_cast<uint32_t>(r.ifr_mtu);
-  if (ioctl(s.fd, SIOCGIFHWADDR, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFHWADDR)");
+  if (ioctl(s.get(), SIOCGIFHWADDR, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFHWADDR)");
   if (r.ifr_hwaddr.sa_family != ARPHRD_ETHER && r.ifr_hwaddr.sa_family != ARPHRD_LOOPBACK)
     throw ConfigError("raweth: interface '" + name + "' is not Ethernet");
   i.loopback = r.ifr_hwaddr.sa_family == ARPHRD_LOOPBACK;
   std::memcpy(i.mac, r.ifr_hwaddr.sa_data, 6);
-  if (ioctl(s.fd, SIOCGIFFLAGS, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFFLAGS)");
+  if (ioctl(s.get(), SIOCGIFFLAGS, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFFLAGS)");
   if (!(r.ifr_flags & IFF_UP)) throw ConfigError("raweth: interface '" + name + "' is down");
   return i;
 }
@@ -155,15 +153,15 @@ void join_fanout(int fd, uint16_t port, unsigned members, const std::string& wha
 
 /// A UDP port the kernel promises nobody else on this host holds: the client's raweth port.
 int reserve_port(uint16_t* port) {
-  Fd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (s.fd < 0) throw raweth_error("client port", "socket");
+  UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
+  if (s.get() < 0) throw raweth_error("client port", "socket");
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(s.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+  if (bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
     throw raweth_error("client port", "bind");
   socklen_t len = sizeof a;
-  getsockname(s.fd, reinterpret_cast<sockaddr*>(&a), &len);
+  getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
   *port = ntohs(a.sin_port);
   return s.release();
 }
@@ -210,13 +208,13 @@ RawEthTransport::RawEthTransport(const Setup& s)
     open_xdp(s.queue, s.port, what);
     return;
   }
-  Fd sock{socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(kClioEtherType))};
-  if (sock.fd < 0) throw raweth_error(what, "socket(AF_PACKET)");
+  UniqueFd sock{socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(kClioEtherType))};
+  if (sock.get() < 0) throw raweth_error(what, "socket(AF_PACKET)");
   // The filter first, so that nothing else lands in the ring before it is in place.
-  attach_port_filter(sock.fd, s.port, what);
+  attach_port_filter(sock.get(), s.port, what);
 
   const int version = s.v3 ? TPACKET_V3 : TPACKET_V2;
-  if (setsockopt(sock.fd, SOL_PACKET, PACKET_VERSION, &version, sizeof version) != 0)
+  if (setsockopt(sock.get(), SOL_PACKET, PACKET_VERSION, &version, sizeof version) != 0)
     throw raweth_error(what, "setsockopt(PACKET_VERSION)");
   // A frame slot holds the ring header, the sockaddr_ll the kernel adds, and the whole frame.
   const uint32_t need =
@@ -233,7 +231,7 @@ RawEthTransport::RawEthTransport(const Setup& s)
     req.tp_frame_size = frame_bytes_;
     req.tp_frame_nr = frames_;
     req.tp_retire_blk_tov = s.block_ms;
-    if (setsockopt(sock.fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
+    if (setsockopt(sock.get(), SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
       throw raweth_error(what, "setsockopt(PACKET_RX_RING, v3)");
     v3_held_.assign(blocks_, 0);
     v3_done_.assign(blocks_, 0);
@@ -243,25 +241,25 @@ RawEthTransport::RawEthTransport(const Setup& s)
     req.tp_block_nr = blocks_;
     req.tp_frame_size = frame_bytes_;
     req.tp_frame_nr = frames_;
-    if (setsockopt(sock.fd, SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
+    if (setsockopt(sock.get(), SOL_PACKET, PACKET_RX_RING, &req, sizeof req) != 0)
       throw raweth_error(what, "setsockopt(PACKET_RX_RING, v2)");
     held_.assign(frames_, 0);
   }
   ring_bytes_ = static_cast<size_t>(block_bytes_) * blocks_;
-  void* m = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, sock.fd, 0);
+  void* m = mmap(nullptr, ring_bytes_, PROT_READ | PROT_WRITE, MAP_SHARED, sock.get(), 0);
   if (m == MAP_FAILED) throw raweth_error(what, "mmap(receive ring)");
   ring_ = static_cast<std::byte*>(m);
   try {
     const int one = 1;
     // Straight to the driver: our frames need no queueing discipline (best effort).
-    setsockopt(sock.fd, SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
+    setsockopt(sock.get(), SOL_PACKET, PACKET_QDISC_BYPASS, &one, sizeof one);
     sockaddr_ll a{};
     a.sll_family = AF_PACKET;
     a.sll_protocol = htons(kClioEtherType);
     a.sll_ifindex = ifindex_;
-    if (bind(sock.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
+    if (bind(sock.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
       throw raweth_error(what, "bind");
-    if (s.server && s.members > 1) join_fanout(sock.fd, s.port, s.members, what);
+    if (s.server && s.members > 1) join_fanout(sock.get(), s.port, s.members, what);
   } catch (...) {
     munmap(ring_, ring_bytes_);
     throw;
@@ -361,5 +359,7 @@ std::unique_ptr<RawEthTransport> RawEthTransport::connect(const Locator& l, Endp
     throw;
   }
 }
+
+std::span<const LocatorKey> RawEthTransport::locator_keys() { return kKeys; }
 
 }  // namespace clio::net

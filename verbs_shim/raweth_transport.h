@@ -68,6 +68,8 @@ class RawEthTransport final : public Transport {
   static std::unique_ptr<RawEthTransport> listen(const Locator& l, unsigned member,
                                                  unsigned members);
   static std::unique_ptr<RawEthTransport> connect(const Locator& l, Endpoint* server);
+  /// The locator keys this backend reads: what its parser accepts and --help lists.
+  static std::span<const LocatorKey> locator_keys();
 
   std::string_view name() const override { return "raweth"; }
   bool exact_peer_source() const override { return true; }

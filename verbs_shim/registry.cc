@@ -40,21 +40,15 @@ std::unique_ptr<Transport> connect_verbs(const Locator& l, Endpoint* s) {
 
 const Backend kBackends[] = {
     {"inproc", "in-process rings with a fault injector (tests, the embedded default)",
-     "name=, poll=busy|sleep, drop=, dup=, corrupt=, reorder=, delay=, reorder_us=, "
-     "delay_min_us=, delay_max_us=, seed=",
-     &listen_inproc, &connect_inproc},
+     &InProcTransport::locator_keys, &listen_inproc, &connect_inproc},
     {"udp", "kernel UDP sockets, sendmmsg/recvmmsg with segmentation offload, busy-poll or epoll",
-     "host=, port=, poll=busy|epoll, mtu=, rcvbuf=, sndbuf=, offload=on|off", &listen_udp,
-     &connect_udp},
+     &UdpTransport::locator_keys, &listen_udp, &connect_udp},
     {"raweth", "raw Ethernet frames (EtherType 0x88B5) over AF_PACKET with a mapped receive ring",
-     "if=, mac= (the server's, to connect), port=, ring=v2|v3, block_ms=, poll=busy|sleep, mtu=",
-     &listen_raweth, &connect_raweth},
+     &RawEthTransport::locator_keys, &listen_raweth, &connect_raweth},
 #if CLIO_HAVE_VERBS
     {"verbs",
      "RDMA UD queue pairs (libibverbs; InfiniBand, RoCE, soft-RoCE), endpoints exchanged over UDP",
-     "dev=, gid=, ibport=, host=, bind=, port=, poll=busy|event, mtu=, rx=, tx=, inline=, "
-     "ah_cache=, timeout_ms=",
-     &listen_verbs, &connect_verbs},
+     &VerbsTransport::locator_keys, &listen_verbs, &connect_verbs},
 #endif
 };
 
@@ -89,7 +83,7 @@ std::string transports_help() {
   std::string s = "Transports (LOCATOR is <name>:key=value,...):\n";
   for (const Backend& b : kBackends) {
     s += "  " + std::string(b.name) + "\t" + b.summary + "\n";
-    s += "  \tkeys: " + std::string(b.keys) + "\n";
+    s += "  \tkeys: " + keys_help(b.keys()) + "\n";
   }
   return s;
 }

@@ -15,8 +15,8 @@ namespace clio::net {
 
 struct Backend {
   const char* name;
-  const char* summary;  ///< one line for --help
-  const char* keys;     ///< "key=..., key=..." for --help
+  const char* summary;                    ///< one line for --help
+  std::span<const LocatorKey> (*keys)();  ///< the backend's own table (--help is made from it)
   std::unique_ptr<Transport> (*listen)(const Locator&, unsigned member, unsigned members);
   std::unique_ptr<Transport> (*connect)(const Locator&, Endpoint* server);
 };

@@ -24,7 +24,10 @@
 namespace clio::net {
 namespace {
 
-constexpr const char* kKeys = "host,port,poll,mtu,rcvbuf,sndbuf,offload";
+constexpr LocatorKey kKeys[] = {
+    {"host", ""},   {"port", ""},   {"poll", "busy|epoll"}, {"mtu", ""},
+    {"rcvbuf", ""}, {"sndbuf", ""}, {"offload", "on|off"},
+};
 constexpr uint32_t kMaxUdpPayload = 65507;
 
 TransportError udp_error(const std::string& what, const char* call) {
@@ -255,23 +258,26 @@ void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsign
 
 }  // namespace
 
-UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll, bool offload) : fd_(fd), mtu_(mtu) {
+UdpTransport::UdpTransport(UniqueFd fd, uint32_t mtu, bool epoll, bool offload)
+    : fd_(std::move(fd)), mtu_(mtu) {
+  // fd_ owns the socket: if anything below throws, it is closed.
   if (offload) {
     // Kernels without UDP_SEGMENT (before 4.18) or UDP_GRO (before 5.0) refuse the option.
     const int zero = 0, one = 1;
-    offload_.gso = setsockopt(fd_, SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
-    offload_.gro = setsockopt(fd_, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
+    offload_.gso = setsockopt(fd_.get(), SOL_UDP, UDP_SEGMENT, &zero, sizeof zero) == 0;
+    offload_.gro = setsockopt(fd_.get(), SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
   }
   rx_bytes_ = offload_.gro ? std::max(mtu_, kRunBytes) : mtu_;
-  const UdpAddress self = local_address(fd);
+  const UdpAddress self = local_address(fd_.get());
   local_ = Endpoint::of(self);
   locator_ = member_locator_ = "udp:" + to_text(self);
   if (epoll) {
-    epfd_ = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd_ < 0) throw udp_error("epoll", "epoll_create1");
+    epfd_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (epfd_.get() < 0) throw udp_error("epoll", "epoll_create1");
     epoll_event ev{};
     ev.events = EPOLLIN;
-    if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd_, &ev) != 0) throw udp_error("epoll", "epoll_ctl");
+    if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd_.get(), &ev) != 0)
+      throw udp_error("epoll", "epoll_ctl");
   }
   rx_memory_ = std::make_unique_for_overwrite<std::byte[]>(size_t{kRxBuffers} * rx_bytes_);
   rx_free_.reserve(kRxBuffers);
@@ -285,10 +291,7 @@ UdpTransport::UdpTransport(int fd, uint32_t mtu, bool epoll, bool offload) : fd_
   run_start_.resize(kBurst);
 }
 
-UdpTransport::~UdpTransport() {
-  if (epfd_ >= 0) close(epfd_);
-  if (fd_ >= 0) close(fd_);
-}
+UdpTransport::~UdpTransport() = default;  // fd_ and epfd_ close themselves
 
 std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned member,
                                                    unsigned members) {
@@ -304,26 +307,20 @@ std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned me
   const uint32_t mtu =
       static_cast<uint32_t>(l.get_uint("mtu", kMaxUdpPayload, 128, kMaxUdpPayload));
   const std::string what = "listen on " + host;
-  int fd;
+  UniqueFd fd;
   if (members == 1) {
-    fd = open_socket(addr, l, /*reuseport=*/false, what);
+    fd.reset(open_socket(addr, l, /*reuseport=*/false, what));
   } else {
     if (member == 0) {
-      const int probe = open_socket(addr, l, /*reuseport=*/false, what);
-      set_port(&addr, port_of(local_address(probe)));  // port=0: the free port it found
-      close(probe);
+      const UniqueFd probe(open_socket(addr, l, /*reuseport=*/false, what));
+      set_port(&addr, port_of(local_address(probe.get())));  // port=0: the free port it found
     }
-    fd = open_socket(addr, l, /*reuseport=*/true, what);
-    try {
-      prove_member_index(fd, local_address(fd), member, members, what);
-    } catch (...) {
-      close(fd);
-      throw;
-    }
+    fd.reset(open_socket(addr, l, /*reuseport=*/true, what));
+    prove_member_index(fd.get(), local_address(fd.get()), member, members, what);
   }
-  std::unique_ptr<UdpTransport> t(new UdpTransport(fd, mtu, ep, offload));
+  const UdpAddress self = local_address(fd.get());
+  std::unique_ptr<UdpTransport> t(new UdpTransport(std::move(fd), mtu, ep, offload));
   Locator m = l;
-  const UdpAddress self = local_address(fd);
   m.params["host"] = host_text(self);
   m.params["port"] = std::to_string(port_of(self));
   t->member_locator_ = m.str();
@@ -345,19 +342,19 @@ std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* 
   uint32_t route_mtu;
   route_to(peer, &source, &route_mtu);
   const uint32_t mtu = static_cast<uint32_t>(l.get_uint("mtu", route_mtu, 128, kMaxUdpPayload));
-  const int fd = open_socket(source, l, /*reuseport=*/false, "client socket");
+  UniqueFd fd(open_socket(source, l, /*reuseport=*/false, "client socket"));
   // Connected: the kernel then reports the server's ICMP errors (peer_error()) and delivers
   // datagrams from the server's address only.
   UdpAddress connected{};
   socklen_t len = sizeof connected;
-  if (::connect(fd, &peer.sa, peer.len()) != 0 || getpeername(fd, &connected.sa, &len) != 0) {
-    TransportError e = udp_error("client socket (to " + to_text(peer) + ")", "connect");
-    close(fd);
-    throw e;
-  }
+  if (::connect(fd.get(), &peer.sa, peer.len()) != 0 ||
+      getpeername(fd.get(), &connected.sa, &len) != 0)
+    throw udp_error("client socket (to " + to_text(peer) + ")", "connect");
   *server = Endpoint::of(connected);
   CLIO_LOG(DEBUG, "net.udp", "client for %s, mtu %u", to_text(connected).c_str(), mtu);
-  return std::unique_ptr<UdpTransport>(new UdpTransport(fd, mtu, ep, offload));
+  return std::unique_ptr<UdpTransport>(new UdpTransport(std::move(fd), mtu, ep, offload));
 }
+
+std::span<const LocatorKey> UdpTransport::locator_keys() { return kKeys; }
 
 }  // namespace clio::net

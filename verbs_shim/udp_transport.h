@@ -65,6 +65,7 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "verbs_shim/locator.h"
 #include "verbs_shim/transport.h"
 
@@ -95,6 +96,8 @@ class UdpTransport final : public Transport {
   /// address as the kernel connected it (host=0.0.0.0 becomes 127.0.0.1), which is the source of
   /// the server's answers.
   static std::unique_ptr<UdpTransport> connect(const Locator& l, Endpoint* server);
+  /// The locator keys this backend reads: what its parser accepts and --help lists.
+  static std::span<const LocatorKey> locator_keys();
 
   std::string_view name() const override { return "udp"; }
   bool exact_peer_source() const override { return true; }
@@ -110,7 +113,7 @@ class UdpTransport final : public Transport {
   void release(std::span<const PacketView> pkts) override;
   void wait(uint64_t timeout_ns) override;
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
   /// What offload did on this socket (see "Offload" above).
   struct OffloadStats {
@@ -132,12 +135,12 @@ class UdpTransport final : public Transport {
   static constexpr size_t kMaxDatagram = 65507;
 
  private:
-  UdpTransport(int fd, uint32_t mtu, bool epoll, bool offload);
+  UdpTransport(UniqueFd fd, uint32_t mtu, bool epoll, bool offload);
   /// Cuts the datagrams in pending_ into `out` from out[k]; returns the new k.
   size_t cut_pending(std::span<PacketView> out, size_t k);
 
-  int fd_ = -1;
-  int epfd_ = -1;
+  UniqueFd fd_;
+  UniqueFd epfd_;
   uint32_t mtu_;
   int peer_error_ = 0;  ///< connect() side: ECONNREFUSED once reported, 0 after a packet arrives
   Endpoint local_;

@@ -67,12 +67,12 @@ size_t UdpTransport::tx_burst(std::span<const TxItem> items) {
       c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
       std::memcpy(CMSG_DATA(c), &segs[d], sizeof(uint16_t));
     }
-    int sent = sendmmsg(fd_, msgs_.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+    int sent = sendmmsg(fd_.get(), msgs_.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
     if (sent < 0 && errno == ECONNREFUSED) {
       // A connected socket's pending error (an earlier packet's ICMP port unreachable), handed
       // to this call and cleared by it; nothing was sent, so send once more.
       peer_error_ = ECONNREFUSED;
-      sent = sendmmsg(fd_, msgs_.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
+      sent = sendmmsg(fd_.get(), msgs_.data(), static_cast<unsigned>(k), MSG_DONTWAIT);
     }
     if (sent < 0 && runs[0] > 1 && (errno == EIO || errno == EINVAL)) {
       // The kernel would not segment the first run: EIO, not at all on this route (no checksum
@@ -137,7 +137,8 @@ size_t UdpTransport::rx_burst(std::span<PacketView> out) {
       h.msg_controllen = sizeof controls_[i].bytes;
     }
   }
-  const int got = recvmmsg(fd_, msgs_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
+  const int got =
+      recvmmsg(fd_.get(), msgs_.data(), static_cast<unsigned>(n), MSG_DONTWAIT, nullptr);
   if (got <= 0) {
     // A connected socket reports the server's ICMP port unreachable here (once; the kernel
     // clears it), before any datagram still queued.
@@ -177,12 +178,12 @@ void UdpTransport::release(std::span<const PacketView> pkts) {
 }
 
 void UdpTransport::wait(uint64_t timeout_ns) {
-  if (epfd_ < 0 || timeout_ns == 0) return;
+  if (epfd_.get() < 0 || timeout_ns == 0) return;
   timespec ts;
   ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000u);
   ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000u);
   epoll_event ev;
-  epoll_pwait2(epfd_, &ev, 1, &ts, nullptr);
+  epoll_pwait2(epfd_.get(), &ev, 1, &ts, nullptr);
 }
 
 }  // namespace clio::net

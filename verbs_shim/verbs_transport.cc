@@ -24,8 +24,12 @@
 namespace clio::net {
 namespace {
 
-constexpr const char* kKeys =
-    "dev,gid,ibport,host,bind,port,poll,mtu,rx,tx,inline,ah_cache,timeout_ms";
+constexpr LocatorKey kKeys[] = {
+    {"dev", ""},        {"gid", ""},  {"ibport", ""},         {"host", ""},
+    {"bind", ""},       {"port", ""}, {"poll", "busy|event"}, {"mtu", ""},
+    {"rx", ""},         {"tx", ""},   {"inline", ""},         {"ah_cache", ""},
+    {"timeout_ms", ""},
+};
 
 /// The endpoint exchange datagram: a client's request and the server's answer have this shape.
 /// Little-endian, copied as it is (the wire format makes the same assumption: common/wire.h).
@@ -425,5 +429,7 @@ std::unique_ptr<VerbsTransport> VerbsTransport::connect(const Locator& l, Endpoi
            where.c_str(), ans.addr.qpn, t->mtu_, t->max_inline_);
   return t;
 }
+
+std::span<const LocatorKey> VerbsTransport::locator_keys() { return kKeys; }
 
 }  // namespace clio::net

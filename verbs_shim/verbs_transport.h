@@ -100,6 +100,8 @@ class VerbsTransport final : public Transport {
   /// the server, whose address *server receives. Throws as listen(), and TransportError when no
   /// answer came within timeout_ms.
   static std::unique_ptr<VerbsTransport> connect(const Locator& l, Endpoint* server);
+  /// The locator keys this backend reads: what its parser accepts and --help lists.
+  static std::span<const LocatorKey> locator_keys();
 
   std::string_view name() const override { return "verbs"; }
   uint32_t mtu() const override { return mtu_; }

@@ -34,9 +34,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     } catch (const clio::ConfigError&) {
     }
   }
+  // check_keys refuses exactly the locators with a key outside the table.
+  static constexpr clio::net::LocatorKey kKnown[] = {
+      {"name", ""}, {"host", ""}, {"port", ""}, {"poll", "busy|sleep"}};
+  bool all_known = true;
+  for (const auto& [k, v] : l.params) {
+    bool known = false;
+    for (const clio::net::LocatorKey& key : kKnown) known |= k == key.key;
+    all_known &= known;
+  }
   try {
-    l.check_keys("name,host,port,poll");
+    l.check_keys(kKnown);
+    FUZZ_REQUIRE(all_known);
   } catch (const clio::ConfigError&) {
+    FUZZ_REQUIRE(!all_known);
   }
   // Round trip: printing and parsing again gives the same backend and parameters.
   const std::string printed = l.str();

@@ -2,6 +2,7 @@
 // clio-mn's listening address: loopback unless told otherwise, a warning for every interface,
 // the address bound named in the serving line, and a refusal to start on a port that another
 // process serves.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -32,6 +33,31 @@ int run_mn(const std::string& args, std::string* out) {
 std::vector<std::string> args_for(const std::string& listen, const std::string& workers = "1") {
   return {"--listen", listen,        "--workers", workers,       "--memory",
           "64M",      "--page-size", "4K",        "--log-level", "warn"};
+}
+
+size_t open_fds() {
+  size_t n = 0;
+  for (int fd = 0; fd < 4096; ++fd) n += fcntl(fd, F_GETFD) != -1;
+  return n;
+}
+
+// The child-process helper (posix_spawn): a binary that cannot run is named at once, and the
+// pipes made for it are closed again; a clio-mn that runs is found and stopped, leaking nothing.
+TEST(MnListenTest, SpawningLeaksNoDescriptorEitherWay) {
+  const size_t before = open_fds();
+  try {
+    mn::MnProcess p("/nonexistent/clio-mn", args_for("udp:host=127.0.0.1,port=0"));
+    ADD_FAILURE() << "started a binary that does not exist";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot run /nonexistent/clio-mn"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(open_fds(), before);
+  {
+    mn::MnProcess p(CLIO_MN_BINARY, args_for("udp:host=127.0.0.1,port=0"));
+    EXPECT_NE(p.locator().find("udp:"), std::string::npos);
+  }
+  EXPECT_EQ(open_fds(), before);
 }
 
 TEST(MnListenTest, ASecondMnOnAServedPortExitsWithEaddrinuse) {

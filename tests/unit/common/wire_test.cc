@@ -180,5 +180,51 @@ TEST(WireTest, StatusNamesAndMessagesExist) {
   EXPECT_FALSE(is_packet_error(Status::kPermission));
 }
 
+// A damaged request gets a NACK that validates as a reply, matches the request (session, seq,
+// opcode), echoes no pid or address, is header-sized, and carries the length the client expects
+// of that opcode's answers; a header that no longer reads as a request gets none.
+TEST(WireTest, NacksAnswerDamagedRequestsOnly) {
+  struct Case {
+    Opcode op;
+    uint32_t length;
+  };
+  for (const Case c : {Case{Opcode::kRead, 1}, Case{Opcode::kWrite, 1}, Case{Opcode::kCas, 8},
+                       Case{Opcode::kFaa, 8}, Case{Opcode::kRalloc, 0}, Case{Opcode::kStats, 0}}) {
+    Header req = make_header(c.op);
+    req.session = 77;
+    req.seq = 5;
+    req.pid = 9;
+    req.va = 0x1000;
+    ASSERT_TRUE(may_nack(req)) << opcode_name(c.op);
+    const Header n = make_nack(req);
+    Header back;
+    ASSERT_EQ(validate(std::as_bytes(std::span(&n, 1)), &back), Status::kOk) << opcode_name(c.op);
+    EXPECT_TRUE(back.flags & kFlagReply);
+    EXPECT_EQ(back.status, static_cast<uint8_t>(Status::kBadChecksum));
+    EXPECT_EQ(back.session, 77u);
+    EXPECT_EQ(back.seq, 5u);
+    EXPECT_EQ(back.opcode, static_cast<uint8_t>(c.op));
+    EXPECT_EQ(back.pid, 0u);
+    EXPECT_EQ(back.va, 0u);
+    EXPECT_EQ(back.length, c.length) << opcode_name(c.op);
+  }
+  Header h = make_header(Opcode::kRead);
+  h.session = 1;
+  h.seq = 1;
+  EXPECT_TRUE(may_nack(h));
+  Header reply = h;
+  reply.flags = kFlagReply;
+  EXPECT_FALSE(may_nack(reply)) << "a reply is never answered";
+  Header no_session = h;
+  no_session.session = 0;
+  EXPECT_FALSE(may_nack(no_session));
+  Header no_seq = h;
+  no_seq.seq = 0;
+  EXPECT_FALSE(may_nack(no_seq));
+  Header unknown = h;
+  unknown.opcode = 99;
+  EXPECT_FALSE(may_nack(unknown));
+}
+
 }  // namespace
 }  // namespace clio::wire

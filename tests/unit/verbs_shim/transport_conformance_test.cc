@@ -248,3 +248,33 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, TransportConformanceTest,
 
 }  // namespace
 }  // namespace clio::net
+
+namespace clio::net {
+namespace {
+
+// Help that cannot drift: --help lists exactly each backend's key table, and the parser accepts
+// every key of it and nothing else.
+TEST(RegistryTest, HelpAndParserShareEachBackendsKeyTable) {
+  const std::string help = transports_help();
+  for (const Backend& b : backends()) {
+    ASSERT_FALSE(b.keys().empty()) << b.name;
+    EXPECT_NE(help.find("  " + std::string(b.name) + "\t"), std::string::npos) << b.name;
+    EXPECT_NE(help.find(keys_help(b.keys())), std::string::npos) << b.name;
+    Locator l;
+    l.backend = b.name;
+    for (const LocatorKey& k : b.keys()) {
+      EXPECT_NE(help.find(std::string(k.key) + "=" + k.values), std::string::npos)
+          << b.name << ": " << k.key;
+      l.params[k.key] = "1";
+    }
+    EXPECT_NO_THROW(l.check_keys(b.keys())) << b.name;
+    l.params["no_such_key"] = "1";
+    EXPECT_THROW(l.check_keys(b.keys()), ConfigError) << b.name;
+  }
+  EXPECT_NE(help.find("mode=packet|xdp"), std::string::npos) << "raweth's AF_XDP mode";
+  EXPECT_NE(help.find("queue="), std::string::npos);
+  EXPECT_NE(help.find("poison=on|off"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace clio::net
