@@ -72,16 +72,13 @@ MnProcess::MnProcess(const std::string& binary, const std::vector<std::string>& 
   std::vector<char*> argv;
   for (std::string& a : strings) argv.push_back(a.data());
   argv.push_back(nullptr);
-  int out[2] = {-1, -1}, err[2] = {-1, -1};
-  auto close_all = [&] {
-    for (int fd : {out[0], out[1], err[0], err[1]})
-      if (fd >= 0) close(fd);
-  };
-  if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
-    const int e = errno;
-    close_all();  // the first pipe, when only the second failed
-    throw std::runtime_error(std::string("pipe: ") + std::strerror(e));
-  }
+  int out[2], err[2];
+  if (pipe2(out, O_CLOEXEC) != 0)
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  UniqueFd out_read(out[0]), out_write(out[1]);
+  if (pipe2(err, O_CLOEXEC) != 0)
+    throw std::runtime_error(std::string("pipe: ") + std::strerror(errno));
+  UniqueFd err_read(err[0]), err_write(err[1]);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], 1);  // dup2 clears O_CLOEXEC on 1 and 2
@@ -89,28 +86,27 @@ MnProcess::MnProcess(const std::string& binary, const std::vector<std::string>& 
   pid_t pid = -1;
   const int rc = posix_spawnp(&pid, binary.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    close_all();
-    throw std::runtime_error("cannot run " + binary + ": " + std::strerror(rc));
-  }
+  if (rc != 0) throw std::runtime_error("cannot run " + binary + ": " + std::strerror(rc));
   pid_ = pid;
-  close(out[1]);
-  close(err[1]);
-  out_fd_ = out[0];
-  err_fd_ = err[0];
-  fcntl(err_fd_, F_SETFL, O_NONBLOCK);
+  // The child holds the write ends now: ours close, so that its exit reads as end of file. The
+  // read ends stay ours for the process's life, closed even if the start below fails and throws.
+  out_write.reset();
+  err_write.reset();
+  out_fd_ = std::move(out_read);
+  err_fd_ = std::move(err_read);
+  fcntl(err_fd_.get(), F_SETFL, O_NONBLOCK);
 
   std::string line;
   const uint64_t deadline = now_ns() + 20'000'000'000ull;
   const std::string prefix = "clio-mn: serving ";
   while (now_ns() < deadline) {
-    pollfd p{out_fd_, POLLIN, 0};
+    pollfd p{out_fd_.get(), POLLIN, 0};
     if (poll(&p, 1, 100) <= 0) {
       drain_stderr(0);
       continue;
     }
     char c;
-    const ssize_t n = read(out_fd_, &c, 1);
+    const ssize_t n = read(out_fd_.get(), &c, 1);
     if (n <= 0) break;  // exited
     if (c != '\n') {
       line.push_back(c);
@@ -132,16 +128,14 @@ MnProcess::~MnProcess() {
     std::string ignored;
     signal_and_collect(SIGTERM, &ignored);
   }
-  if (out_fd_ >= 0) close(out_fd_);
-  if (err_fd_ >= 0) close(err_fd_);
 }
 
 void MnProcess::drain_stderr(int timeout_ms) {
-  pollfd p{err_fd_, POLLIN, 0};
+  pollfd p{err_fd_.get(), POLLIN, 0};
   if (poll(&p, 1, timeout_ms) <= 0) return;
   char buf[4096];
   ssize_t n;
-  while ((n = read(err_fd_, buf, sizeof buf)) > 0) err_.append(buf, static_cast<size_t>(n));
+  while ((n = read(err_fd_.get(), buf, sizeof buf)) > 0) err_.append(buf, static_cast<size_t>(n));
 }
 
 void MnProcess::kill_now() {

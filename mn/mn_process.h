@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
+
 namespace clio::mn {
 
 /// The clio-mn next to the running program (same folder, or ../mn/ in the build tree), else
@@ -44,8 +46,8 @@ class MnProcess {
  private:
   void drain_stderr(int timeout_ms);
   pid_t pid_ = -1;
-  int out_fd_ = -1;
-  int err_fd_ = -1;
+  UniqueFd out_fd_;  ///< its stdout and stderr: closed however construction ends
+  UniqueFd err_fd_;
   std::string locator_;
   std::string err_;
 };

@@ -141,10 +141,7 @@ InProcPort* inproc_find_port(const Endpoint& e) { return Fabric::get().find(e); 
 InProcTransport::InProcTransport(InProcPort* port, const Locator& l, bool sleep,
                                  std::string locator)
     : port_(port), sleep_(sleep), locator_(std::move(locator)) {
-  const std::string poison = l.get("poison", "off");
-  if (poison != "on" && poison != "off")
-    throw ConfigError("inproc locator: poison=" + poison + " (expected on or off)");
-  port_->set_poison(poison == "on");
+  port_->set_poison(l.get_choice("poison", "off", kKeys) == "on");
   set_fault_injector(RandomFaults::from_locator(l, port->id()));
 }
 
@@ -169,12 +166,7 @@ InProcTransport::~InProcTransport() {
 Endpoint InProcTransport::local_endpoint() const { return port_->endpoint(); }
 
 namespace {
-bool sleep_mode(const Locator& l) {
-  const std::string poll = l.get("poll", "busy");
-  if (poll != "busy" && poll != "sleep")
-    throw ConfigError("inproc locator: poll=" + poll + " (expected busy or sleep)");
-  return poll == "sleep";
-}
+bool sleep_mode(const Locator& l) { return l.get_choice("poll", "busy", kKeys) == "sleep"; }
 }  // namespace
 
 std::unique_ptr<InProcTransport> InProcTransport::listen(const Locator& l, unsigned member,

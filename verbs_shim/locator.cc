@@ -3,7 +3,9 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <vector>
 
+#include "common/check.h"
 #include "common/error.h"
 
 namespace clio::net {
@@ -77,6 +79,28 @@ std::string keys_help(std::span<const LocatorKey> keys) {
   for (const LocatorKey& k : keys)
     s += (s.empty() ? "" : ", ") + std::string(k.key) + "=" + k.values;
   return s;
+}
+
+std::string Locator::get_choice(const std::string& key, const std::string& dflt,
+                                std::span<const LocatorKey> known) const {
+  std::string_view values;
+  for (const LocatorKey& k : known)
+    if (key == k.key) values = k.values;
+  CLIO_CHECK_MSG(!values.empty(), "get_choice: the key table lists no values for this key");
+  const std::string v = get(key, dflt);
+  std::vector<std::string_view> choices;
+  for (size_t at = 0;;) {
+    const size_t bar = values.find('|', at);
+    choices.push_back(values.substr(at, bar - at));
+    if (bar == std::string_view::npos) break;
+    at = bar + 1;
+  }
+  for (std::string_view c : choices)
+    if (v == c) return v;
+  std::string expected;
+  for (size_t i = 0; i < choices.size(); ++i)
+    expected += (i == 0 ? "" : i + 1 == choices.size() ? " or " : ", ") + std::string(choices[i]);
+  throw ConfigError(backend + " locator: " + key + "=" + v + " (expected " + expected + ")");
 }
 
 void Locator::check_keys(std::span<const LocatorKey> known) const {

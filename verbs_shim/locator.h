@@ -35,7 +35,11 @@ struct Locator {
   uint64_t get_uint(const std::string& key, uint64_t dflt, uint64_t lo, uint64_t hi) const;
   /// Probability parameter in [0, 1]; throws clio::ConfigError otherwise.
   double get_prob(const std::string& key, double dflt) const;
-  /// Throws clio::ConfigError naming the first key not in `known` (a comma-separated list).
+  /// One of the values the backend's table `known` lists for `key` ("a|b"), `dflt` when the key
+  /// is absent; throws clio::ConfigError otherwise ("<backend> locator: key=v (expected a or b)").
+  std::string get_choice(const std::string& key, const std::string& dflt,
+                         std::span<const LocatorKey> known) const;
+  /// Throws clio::ConfigError naming the first key not in the backend's table `known`.
   void check_keys(std::span<const LocatorKey> known) const;
 };
 

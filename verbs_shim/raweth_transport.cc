@@ -280,22 +280,13 @@ RawEthTransport::~RawEthTransport() {
 namespace {
 
 void read_common(const Locator& l, const Interface& iface, RawEthTransport::Setup* s) {
-  const std::string ring = l.get("ring", "v2");
-  if (ring != "v2" && ring != "v3")
-    throw ConfigError("raweth locator: ring=" + ring + " (expected v2 or v3)");
-  s->v3 = ring == "v3";
+  s->v3 = l.get_choice("ring", "v2", kKeys) == "v3";
   s->block_ms = static_cast<uint32_t>(l.get_uint("block_ms", 1, 1, 1000));
-  const std::string poll = l.get("poll", "busy");
-  if (poll != "busy" && poll != "sleep")
-    throw ConfigError("raweth locator: poll=" + poll + " (expected busy or sleep)");
-  s->sleep = poll == "sleep";
+  s->sleep = l.get_choice("poll", "busy", kKeys) == "sleep";
   if (iface.mtu < 128 + sizeof(RawEthFrameHeader) - 14)
     throw ConfigError("raweth: interface '" + iface.name + "' has MTU " +
                       std::to_string(iface.mtu) + ", too small for Clio");
-  const std::string mode = l.get("mode", "packet");
-  if (mode != "packet" && mode != "xdp")
-    throw ConfigError("raweth locator: mode=" + mode + " (expected packet or xdp)");
-  s->xdp = mode == "xdp";
+  s->xdp = l.get_choice("mode", "packet", kKeys) == "xdp";
   s->queue = static_cast<uint32_t>(l.get_uint("queue", 0, 0, 63));
   const uint32_t most = s->xdp ? RawEthTransport::xdp_max_frame() - 14 : kMaxMtu;
   const uint32_t link = std::min<uint32_t>(iface.mtu, most) - (sizeof(RawEthFrameHeader) - 14);

@@ -115,19 +115,9 @@ void route_to(const UdpAddress& peer, UdpAddress* source, uint32_t* mtu) {
   close(fd);
 }
 
-bool epoll_mode(const Locator& l) {
-  const std::string poll = l.get("poll", "busy");
-  if (poll != "busy" && poll != "epoll")
-    throw ConfigError("udp locator: poll=" + poll + " (expected busy or epoll)");
-  return poll == "epoll";
-}
+bool epoll_mode(const Locator& l) { return l.get_choice("poll", "busy", kKeys) == "epoll"; }
 
-bool offload_mode(const Locator& l) {
-  const std::string v = l.get("offload", "on");
-  if (v != "on" && v != "off")
-    throw ConfigError("udp locator: offload=" + v + " (expected on or off)");
-  return v == "on";
-}
+bool offload_mode(const Locator& l) { return l.get_choice("offload", "on", kKeys) == "on"; }
 
 int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport,
                 const std::string& what) {

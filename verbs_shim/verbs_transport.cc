@@ -106,10 +106,7 @@ struct VerbsTransport::Options {
     o.dev = l.get("dev", "");
     if (l.has("gid")) o.gid = static_cast<int>(l.get_uint("gid", 0, 0, 255));
     o.ibport = static_cast<uint8_t>(l.get_uint("ibport", 1, 1, 255));
-    const std::string poll = l.get("poll", "busy");
-    if (poll != "busy" && poll != "event")
-      throw ConfigError("verbs locator: poll=" + poll + " (expected busy or event)");
-    o.event = poll == "event";
+    o.event = l.get_choice("poll", "busy", kKeys) == "event";
     o.mtu_cap = static_cast<uint32_t>(l.get_uint("mtu", 0, 256, 1u << 20));
     o.rx = static_cast<uint32_t>(l.get_uint("rx", o.rx, 16, 1u << 16));
     o.tx = static_cast<uint32_t>(l.get_uint("tx", o.tx, 4 * kSignalEvery, 1u << 16));

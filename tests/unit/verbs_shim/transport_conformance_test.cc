@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "verbs_shim/inproc_transport.h"
 #include "verbs_shim/registry.h"
+#include "verbs_shim/udp_transport.h"
 
 namespace clio::net {
 namespace {
@@ -274,6 +276,22 @@ TEST(RegistryTest, HelpAndParserShareEachBackendsKeyTable) {
   EXPECT_NE(help.find("mode=packet|xdp"), std::string::npos) << "raweth's AF_XDP mode";
   EXPECT_NE(help.find("queue="), std::string::npos);
   EXPECT_NE(help.find("poison=on|off"), std::string::npos);
+  // A key that takes one of its table's values refuses others, naming them.
+  Locator l = Locator::parse("inproc:name=x,poll=nope");
+  try {
+    l.get_choice("poll", "busy", InProcTransport::locator_keys());
+    ADD_FAILURE() << "poll=nope accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("inproc locator: poll=nope (expected busy or sleep)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(
+      Locator::parse("inproc:name=x").get_choice("poll", "busy", InProcTransport::locator_keys()),
+      "busy");
+  EXPECT_EQ(
+      Locator::parse("udp:offload=off").get_choice("offload", "on", UdpTransport::locator_keys()),
+      "off");
 }
 
 }  // namespace
