@@ -11,10 +11,10 @@
 #include <iostream>
 
 #include "bench/options.h"
+#include "bench/rdma_rc.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "common/units.h"
-#include "verbs_shim/rdma_rc.h"
 
 namespace po = boost::program_options;
 using namespace clio;

@@ -33,14 +33,15 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
     cfg.design = o.design;
     cfg.max_ras = o.max_ras;
     cfg.lease_ms = o.lease_ms;
-    node_ = std::make_unique<mn::MemoryNode>(cfg);
+
     mn::ServerConfig sc;
     sc.listen = how == "inproc" ? "inproc:name=bench-mn" : "udp:host=127.0.0.1,port=0";
     sc.workers = o.workers;
     if (last_cpu > 0) sc.cpus = {last_cpu};
-    server_ = std::make_unique<mn::MnServer>(*node_, sc);
-    node_->refill_now();  // pre-zeroing the fault rings would compete with the measurement
-    locator_ = server_->locator();
+    embedded_ = std::make_unique<testing::EmbeddedMn>(cfg, sc);
+    // Pre-zeroing the fault rings would compete with the measurement.
+    embedded_->node().refill_now();
+    locator_ = embedded_->locator();
   } else if (how == "spawn-udp" || how.rfind("spawn:", 0) == 0) {
     const std::string listen = how == "spawn-udp" ? "udp:host=127.0.0.1,port=0" : how.substr(6);
     std::vector<std::string> args = {"--listen",    listen,
@@ -53,7 +54,7 @@ MnTarget::MnTarget(const std::string& how, const TargetOptions& o) {
                                      "--log-level", "warn"};
     if (last_cpu > 0) args.insert(args.end(), {"--cpus", std::to_string(last_cpu)});
     try {
-      process_ = std::make_unique<mn::MnProcess>(mn::default_mn_binary(), args);
+      process_ = std::make_unique<testing::MnProcess>(testing::default_mn_binary(), args);
     } catch (const std::runtime_error& e) {
       throw Error(std::string("cannot start clio-mn: ") + e.what());
     }
@@ -71,6 +72,6 @@ std::string MnTarget::transport() const { return locator_.substr(0, locator_.fin
 
 int MnTarget::pid() const { return process_ ? process_->pid() : -1; }
 
-std::string MnTarget::report() const { return server_ ? server_->report() : ""; }
+std::string MnTarget::report() const { return embedded_ ? embedded_->server().report() : ""; }
 
 }  // namespace clio::bench

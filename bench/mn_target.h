@@ -11,8 +11,9 @@
 #include <string>
 
 #include "mn/memory_node.h"
-#include "mn/mn_process.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
+#include "tests/support/mn_process.h"
 
 namespace clio::bench {
 
@@ -37,17 +38,16 @@ class MnTarget {
   /// The embedded node's statistics report, or "" for other targets.
   std::string report() const;
   /// The embedded node and server (nullptr for other targets).
-  const mn::MemoryNode* node() const { return node_.get(); }
-  const mn::MnServer* server() const { return server_.get(); }
+  const mn::MemoryNode* node() const { return embedded_ ? &embedded_->node() : nullptr; }
+  const mn::MnServer* server() const { return embedded_ ? &embedded_->server() : nullptr; }
   /// The spawned clio-mn's process id, or -1.
   int pid() const;
 
   static const char* help();
 
  private:
-  std::unique_ptr<mn::MemoryNode> node_;
-  std::unique_ptr<mn::MnServer> server_;
-  std::unique_ptr<mn::MnProcess> process_;
+  std::unique_ptr<testing::EmbeddedMn> embedded_;
+  std::unique_ptr<testing::MnProcess> process_;
   std::string locator_;
 };
 

@@ -31,7 +31,7 @@
 #include "common/wire.h"
 #include "verbs_shim/registry.h"
 #if CLIO_HAVE_VERBS
-#include "verbs_shim/rdma_rc.h"
+#include "bench/rdma_rc.h"
 #endif
 
 namespace po = boost::program_options;

@@ -35,6 +35,7 @@
 #include "common/rng.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
 
 namespace po = boost::program_options;
 using namespace clio;
@@ -270,20 +271,16 @@ int main(int argc, char** argv) {
   std::string faults = vm["faults"].as<std::string>();
   if (faults == "default") faults = kDefaultFaults;
   try {
-    std::unique_ptr<mn::MemoryNode> node;
-    std::unique_ptr<mn::MnServer> server;
+    std::unique_ptr<testing::EmbeddedMn> embedded;
     std::unique_ptr<bench::MnTarget> target;
     std::string locator;
     if (how == "inproc") {
-      mn::MnConfig c;
-      c.pool_bytes = uint64_t{1} << 30;
-      c.page_bytes = 4096;
-      node = std::make_unique<mn::MemoryNode>(c);
-      mn::ServerConfig sc;
-      sc.listen = "inproc:name=soak,poll=sleep" + (faults.empty() ? "" : "," + faults);
+      mn::ServerConfig sc = testing::EmbeddedMn::serving("inproc:name=soak,poll=sleep" +
+                                                         (faults.empty() ? "" : "," + faults));
       sc.dedup_entries = vm["dedup-entries"].as<size_t>();
-      server = std::make_unique<mn::MnServer>(*node, sc);
-      locator = server->locator();
+      embedded = std::make_unique<testing::EmbeddedMn>(
+          testing::EmbeddedMn::small_node(uint64_t{1} << 30), sc);
+      locator = embedded->locator();
     } else {
       if (!faults.empty()) {
         std::fprintf(stderr, "soak: --faults needs --mn inproc\n");

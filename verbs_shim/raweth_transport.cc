@@ -26,6 +26,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
+#include "verbs_shim/sockets.h"
 
 namespace clio::net {
 namespace {
@@ -41,9 +42,8 @@ constexpr uint32_t kMaxMtu = 9000;
 constexpr size_t kRingBytes = size_t{4} << 20;  // receive ring per socket
 
 TransportError raweth_error(const std::string& what, const char* call) {
-  const int e = errno;
-  return sys_error("raweth " + what, call, e,
-                   e == EPERM || e == EACCES ? "raw Ethernet needs root or CAP_NET_RAW" : "");
+  constexpr const char* kNeedsRaw = "raw Ethernet needs root or CAP_NET_RAW";
+  return last_error("raweth " + what, call, {{EPERM, kNeedsRaw}, {EACCES, kNeedsRaw}});
 }
 
 bool parse_mac(const std::string& s, uint8_t out[6]) {
@@ -152,7 +152,7 @@ void join_fanout(int fd, uint16_t port, unsigned members, const std::string& wha
 }
 
 /// A UDP port the kernel promises nobody else on this host holds: the client's raweth port.
-int reserve_port(uint16_t* port) {
+UniqueFd reserve_port(uint16_t* port) {
   UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
   if (s.get() < 0) throw raweth_error("client port", "socket");
   sockaddr_in a{};
@@ -163,7 +163,7 @@ int reserve_port(uint16_t* port) {
   socklen_t len = sizeof a;
   getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
   *port = ntohs(a.sin_port);
-  return s.release();
+  return s;
 }
 
 }  // namespace
@@ -179,7 +179,7 @@ struct RawEthTransport::Setup {
   uint32_t queue = 0;
   uint32_t block_ms = 1;
   uint32_t mtu = 0;
-  int reserve_fd = -1;
+  UniqueFd reserve_fd;  ///< client: moved into the transport
   std::string locator;
   std::string member_locator;
 };
@@ -191,8 +191,8 @@ std::string RawEthTransport::mac_text(const uint8_t mac[6]) {
   return buf;
 }
 
-RawEthTransport::RawEthTransport(const Setup& s)
-    : reserve_fd_(s.reserve_fd),
+RawEthTransport::RawEthTransport(Setup&& s)
+    : reserve_fd_(std::move(s.reserve_fd)),
       ifindex_(s.iface.index),
       mtu_(s.mtu),
       sleep_(s.sleep),
@@ -264,7 +264,7 @@ RawEthTransport::RawEthTransport(const Setup& s)
     munmap(ring_, ring_bytes_);
     throw;
   }
-  fd_ = sock.release();
+  fd_ = std::move(sock);
   CLIO_LOG(DEBUG, "net.raweth", "%s: %s port %u, mtu %u, ring %s %u x %u", s.iface.name.c_str(),
            mac_text(self_.mac).c_str(), self_.port, mtu_, s.v3 ? "v3" : "v2", blocks_,
            block_bytes_);
@@ -273,8 +273,7 @@ RawEthTransport::RawEthTransport(const Setup& s)
 RawEthTransport::~RawEthTransport() {
   close_xdp();
   if (ring_ != nullptr) munmap(ring_, ring_bytes_);
-  if (fd_ >= 0) close(fd_);
-  if (reserve_fd_ >= 0) close(reserve_fd_);
+  // fd_ and reserve_fd_ close themselves.
 }
 
 namespace {
@@ -314,7 +313,7 @@ std::unique_ptr<RawEthTransport> RawEthTransport::listen(const Locator& l, unsig
   s.locator = "raweth:mac=" + mac_text(s.iface.mac) + ",port=" + std::to_string(s.port);
   if (s.iface.loopback) s.locator += ",if=" + s.iface.name;
   s.member_locator = l.str();
-  return std::unique_ptr<RawEthTransport>(new RawEthTransport(s));
+  return std::unique_ptr<RawEthTransport>(new RawEthTransport(std::move(s)));
 }
 
 std::unique_ptr<RawEthTransport> RawEthTransport::connect(const Locator& l, Endpoint* server) {
@@ -343,12 +342,7 @@ std::unique_ptr<RawEthTransport> RawEthTransport::connect(const Locator& l, Endp
   s.reserve_fd = reserve_port(&s.port);
   s.locator = "raweth:mac=" + mac_text(s.iface.mac) + ",port=" + std::to_string(s.port) +
               ",if=" + s.iface.name;
-  try {
-    return std::unique_ptr<RawEthTransport>(new RawEthTransport(s));
-  } catch (...) {
-    close(s.reserve_fd);
-    throw;
-  }
+  return std::unique_ptr<RawEthTransport>(new RawEthTransport(std::move(s)));
 }
 
 std::span<const LocatorKey> RawEthTransport::locator_keys() { return kKeys; }

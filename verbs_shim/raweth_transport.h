@@ -33,6 +33,7 @@
 #include <string>
 #include <vector>
 
+#include "common/unique_fd.h"
 #include "verbs_shim/locator.h"
 #include "verbs_shim/transport.h"
 
@@ -96,7 +97,7 @@ class RawEthTransport final : public Transport {
   struct Xdp;
 
  private:
-  explicit RawEthTransport(const Setup& s);
+  explicit RawEthTransport(Setup&& s);
 
   void open_xdp(uint32_t queue, uint16_t port, const std::string& what);
   void close_xdp();
@@ -111,8 +112,8 @@ class RawEthTransport final : public Transport {
   /// Checks one received frame; fills `v` (data, from) when it is a Clio datagram for us.
   bool accept(const std::byte* frame, uint32_t len, PacketView* v);
 
-  int fd_ = -1;
-  int reserve_fd_ = -1;  ///< client: the UDP socket that holds our port number
+  UniqueFd fd_;
+  UniqueFd reserve_fd_;  ///< client: the UDP socket that holds our port number
   int ifindex_ = 0;
   uint32_t mtu_ = 0;
   bool sleep_ = false;

@@ -52,7 +52,7 @@ size_t RawEthTransport::tx_burst(std::span<const TxItem> items) {
       done += n;
       continue;
     }
-    const int sent = sendmmsg(fd_, msgs, static_cast<unsigned>(k), MSG_DONTWAIT);
+    const int sent = sendmmsg(fd_.get(), msgs, static_cast<unsigned>(k), MSG_DONTWAIT);
     if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return done;
       done += n;  // the link refused the burst (down, say): lost, as on a wire
@@ -187,7 +187,7 @@ void RawEthTransport::release(std::span<const PacketView> pkts) {
 void RawEthTransport::wait(uint64_t timeout_ns) {
   if (!sleep_ || timeout_ns == 0) return;
   if (xdp_ != nullptr) return wait_xdp(timeout_ns);
-  pollfd p{fd_, POLLIN, 0};
+  pollfd p{fd_.get(), POLLIN, 0};
   timespec ts;
   ts.tv_sec = static_cast<time_t>(timeout_ns / 1'000'000'000u);
   ts.tv_nsec = static_cast<long>(timeout_ns % 1'000'000'000u);

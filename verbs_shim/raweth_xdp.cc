@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "verbs_shim/raweth_transport.h"
+#include "verbs_shim/sockets.h"
 
 #ifndef SOL_XDP
 #define SOL_XDP 283
@@ -38,12 +39,10 @@ constexpr uint32_t kFrames = 4096;  // 16 MiB of UMEM
 constexpr uint32_t kRing = 2048;    // entries in each of the four rings
 
 TransportError xdp_error(const std::string& what, const char* call) {
-  const int e = errno;
-  return sys_error("raweth xdp " + what, call, e,
-                   e == EPERM   ? "AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF)"
-                   : e == EBUSY ? "the interface already has an XDP program (ip link set dev IF "
-                                  "xdp off)"
-                                : "");
+  return last_error(
+      "raweth xdp " + what, call,
+      {{EPERM, "AF_XDP needs root (CAP_NET_ADMIN, CAP_BPF)"},
+       {EBUSY, "the interface already has an XDP program (ip link set dev IF xdp off)"}});
 }
 
 long bpf(int cmd, bpf_attr* attr) { return syscall(__NR_bpf, cmd, attr, sizeof *attr); }

@@ -31,61 +31,11 @@ constexpr LocatorKey kKeys[] = {
 constexpr uint32_t kMaxUdpPayload = 65507;
 
 TransportError udp_error(const std::string& what, const char* call) {
-  const int e = errno;
-  return sys_error("udp " + what, call, e);
-}
-
-UdpAddress resolve(const std::string& host, uint16_t port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const std::string p = std::to_string(port);
-  const int rc = getaddrinfo(host.c_str(), p.c_str(), &hints, &res);
-  if (rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice,
-                         "udp: cannot resolve host '" + host + "': " + gai_strerror(rc));
-  UdpAddress a{};
-  std::memcpy(&a, res->ai_addr, std::min<size_t>(res->ai_addrlen, sizeof a));
-  freeaddrinfo(res);
-  return a;
-}
-
-/// The numeric address, with "%<interface>" for an IPv6 link-local one, as getaddrinfo reads it.
-std::string host_text(const UdpAddress& a) {
-  char buf[INET6_ADDRSTRLEN] = "?";
-  if (a.sa.sa_family != AF_INET6) {
-    inet_ntop(AF_INET, &a.v4.sin_addr, buf, sizeof buf);
-    return buf;
-  }
-  inet_ntop(AF_INET6, &a.v6.sin6_addr, buf, sizeof buf);
-  std::string s = buf;
-  char name[IF_NAMESIZE];
-  if (a.v6.sin6_scope_id != 0 && if_indextoname(a.v6.sin6_scope_id, name) != nullptr)
-    s += std::string("%") + name;
-  return s;
-}
-
-uint16_t port_of(const UdpAddress& a) {
-  return ntohs(a.sa.sa_family == AF_INET6 ? a.v6.sin6_port : a.v4.sin_port);
-}
-
-void set_port(UdpAddress* a, uint16_t port) {
-  if (a->sa.sa_family == AF_INET6)
-    a->v6.sin6_port = htons(port);
-  else
-    a->v4.sin_port = htons(port);
+  return last_error("udp " + what, call);
 }
 
 std::string to_text(const UdpAddress& a) {
-  return "host=" + host_text(a) + ",port=" + std::to_string(port_of(a));
-}
-
-/// "127.0.0.1:7400", "[::1]:7400": for messages.
-std::string host_port(const UdpAddress& a) {
-  const std::string h = host_text(a);
-  return (a.sa.sa_family == AF_INET6 ? "[" + h + "]" : h) + ":" + std::to_string(port_of(a));
+  return "host=" + a.host() + ",port=" + std::to_string(a.port());
 }
 
 /// What the kernel's routing says about `peer`: the source address packets to it leave from
@@ -96,63 +46,42 @@ void route_to(const UdpAddress& peer, UdpAddress* source, uint32_t* mtu) {
   *mtu = 1472;
   *source = UdpAddress{};
   source->sa.sa_family = peer.sa.sa_family;  // fallback: the wildcard address
-  const int fd = socket(peer.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return;
-  if (::connect(fd, &peer.sa, peer.len()) == 0) {
+  const UniqueFd fd(socket(peer.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return;
+  if (::connect(fd.get(), &peer.sa, peer.len()) == 0) {
     int v = 0;
     socklen_t len = sizeof v;
     const bool v6 = peer.sa.sa_family == AF_INET6;
-    if (getsockopt(fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &v, &len) == 0 &&
+    if (getsockopt(fd.get(), v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_MTU : IP_MTU, &v, &len) ==
+            0 &&
         v > 0)
       *mtu = std::min(static_cast<uint32_t>(v) - (v6 ? 48 : 28), kMaxUdpPayload);
     UdpAddress src{};
     socklen_t slen = sizeof src;
-    if (getsockname(fd, &src.sa, &slen) == 0) {
-      set_port(&src, 0);
+    if (getsockname(fd.get(), &src.sa, &slen) == 0) {
+      src.set_port(0);
       *source = src;
     }
   }
-  close(fd);
 }
 
 bool epoll_mode(const Locator& l) { return l.get_choice("poll", "busy", kKeys) == "epoll"; }
 
 bool offload_mode(const Locator& l) { return l.get_choice("offload", "on", kKeys) == "on"; }
 
-int open_socket(const UdpAddress& bind_to, const Locator& l, bool reuseport,
-                const std::string& what) {
-  const int fd = socket(bind_to.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw udp_error(what, "socket");
+UniqueFd open_udp_socket(const UdpAddress& at, const Locator& l, bool reuseport,
+                         const std::string& what) {
+  UniqueFd fd = open_socket(at.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK, "udp " + what);
   const int one = 1;
-  if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
-    close(fd);
+  if (reuseport && setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
     throw udp_error(what, "setsockopt(SO_REUSEPORT)");
-  }
   const int rcv = static_cast<int>(l.get_uint("rcvbuf", 4 << 20, 4096, 1 << 30));
   const int snd = static_cast<int>(l.get_uint("sndbuf", 4 << 20, 4096, 1 << 30));
   // Best effort: the kernel caps these at net.core.{r,w}mem_max.
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
-  if (bind(fd, &bind_to.sa, bind_to.len()) != 0) {
-    const int e = errno;
-    close(fd);
-    if (e == EADDRINUSE && port_of(bind_to) != 0)
-      throw TransportError(TransportError::Kind::kSystem,
-                           "udp: " + host_port(bind_to) +
-                               " is already in use by another process (EADDRINUSE); is another "
-                               "clio-mn running?",
-                           EADDRINUSE);
-    errno = e;
-    throw udp_error(what + " (bind " + to_text(bind_to) + ")", "bind");
-  }
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
+  setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
+  bind_to(fd.get(), at, "udp", "is another clio-mn running?");
   return fd;
-}
-
-UdpAddress local_address(int fd) {
-  UdpAddress a{};
-  socklen_t len = sizeof a;
-  getsockname(fd, &a.sa, &len);
-  return a;
 }
 
 // Reuseport steering (see "Who may use a served port" in udp_transport.h). Classic BPF runs on
@@ -214,16 +143,11 @@ void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsign
   std::byte nonce[16];
   if (getrandom(nonce, sizeof nonce, 0) != static_cast<ssize_t>(sizeof nonce))
     throw udp_error(what, "getrandom");
-  const int s = socket(to.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (s < 0) throw udp_error(what, "socket");
-  const ssize_t sent = sendto(s, nonce, sizeof nonce, 0, &to.sa, to.len());
-  const int send_errno = errno;
-  close(s);
-  if (sent != static_cast<ssize_t>(sizeof nonce)) {
-    errno = send_errno;
-    throw udp_error(what + " (checking the port's reuseport group at " + host_port(to) + ")",
+  const UniqueFd s = open_socket(to.sa.sa_family, SOCK_DGRAM, "udp " + what);
+  if (sendto(s.get(), nonce, sizeof nonce, 0, &to.sa, to.len()) !=
+      static_cast<ssize_t>(sizeof nonce))
+    throw udp_error(what + " (checking the port's reuseport group at " + to.host_port() + ")",
                     "sendto");
-  }
   // Datagrams other than the nonce are clients' that came early; they are dropped, as the
   // network might have.
   const uint64_t deadline = now_ns() + 1'000'000'000ull;
@@ -239,7 +163,7 @@ void prove_member_index(int fd, const UdpAddress& bound, unsigned member, unsign
   }
   throw TransportError(
       TransportError::Kind::kSystem,
-      "udp: " + host_port(bound) + ": another process joined this port's " +
+      "udp: " + bound.host_port() + ": another process joined this port's " +
           "SO_REUSEPORT group while worker " + std::to_string(member) +
           " was starting, and would take its clients (EADDRINUSE); stop it, or run "
           "clio-mn as a user of its own",
@@ -293,26 +217,26 @@ std::unique_ptr<UdpTransport> UdpTransport::listen(const Locator& l, unsigned me
   const auto port = static_cast<uint16_t>(l.get_uint("port", 7400, 0, 65535));
   const bool ep = epoll_mode(l);
   const bool offload = offload_mode(l);
-  UdpAddress addr = resolve(host, port);
+  UdpAddress addr = resolve(host, port, SOCK_DGRAM, "udp");
   const uint32_t mtu =
       static_cast<uint32_t>(l.get_uint("mtu", kMaxUdpPayload, 128, kMaxUdpPayload));
   const std::string what = "listen on " + host;
   UniqueFd fd;
   if (members == 1) {
-    fd.reset(open_socket(addr, l, /*reuseport=*/false, what));
+    fd = open_udp_socket(addr, l, /*reuseport=*/false, what);
   } else {
     if (member == 0) {
-      const UniqueFd probe(open_socket(addr, l, /*reuseport=*/false, what));
-      set_port(&addr, port_of(local_address(probe.get())));  // port=0: the free port it found
+      const UniqueFd probe = open_udp_socket(addr, l, /*reuseport=*/false, what);
+      addr.set_port(local_address(probe.get()).port());  // port=0: the free port it found
     }
-    fd.reset(open_socket(addr, l, /*reuseport=*/true, what));
+    fd = open_udp_socket(addr, l, /*reuseport=*/true, what);
     prove_member_index(fd.get(), local_address(fd.get()), member, members, what);
   }
   const UdpAddress self = local_address(fd.get());
   std::unique_ptr<UdpTransport> t(new UdpTransport(std::move(fd), mtu, ep, offload));
   Locator m = l;
-  m.params["host"] = host_text(self);
-  m.params["port"] = std::to_string(port_of(self));
+  m.params["host"] = self.host();
+  m.params["port"] = std::to_string(self.port());
   t->member_locator_ = m.str();
   return t;
 }
@@ -327,12 +251,12 @@ std::unique_ptr<UdpTransport> UdpTransport::connect(const Locator& l, Endpoint* 
   const auto port = static_cast<uint16_t>(l.get_uint("port", 0, 1, 65535));
   const bool ep = epoll_mode(l);
   const bool offload = offload_mode(l);
-  const UdpAddress peer = resolve(host, port);
+  const UdpAddress peer = resolve(host, port, SOCK_DGRAM, "udp");
   UdpAddress source;
   uint32_t route_mtu;
   route_to(peer, &source, &route_mtu);
   const uint32_t mtu = static_cast<uint32_t>(l.get_uint("mtu", route_mtu, 128, kMaxUdpPayload));
-  UniqueFd fd(open_socket(source, l, /*reuseport=*/false, "client socket"));
+  UniqueFd fd = open_udp_socket(source, l, /*reuseport=*/false, "client socket");
   // Connected: the kernel then reports the server's ICMP errors (peer_error()) and delivers
   // datagrams from the server's address only.
   UdpAddress connected{};

@@ -67,17 +67,13 @@
 
 #include "common/unique_fd.h"
 #include "verbs_shim/locator.h"
+#include "verbs_shim/sockets.h"
 #include "verbs_shim/transport.h"
 
 namespace clio::net {
 
 /// What a udp Endpoint holds: the peer's IPv4 or IPv6 socket address, unused bytes zero.
-union UdpAddress {
-  sockaddr sa;
-  sockaddr_in v4;
-  sockaddr_in6 v6;
-  socklen_t len() const { return sa.sa_family == AF_INET6 ? sizeof v6 : sizeof v4; }
-};
+using UdpAddress = SockAddr;
 static_assert(sizeof(UdpAddress) <= Endpoint::kBytes);
 
 class UdpTransport final : public Transport {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // An RDMA device port opened for use: the context, the port's attributes, and the GID that
 // names this host on it. Shared by the UD transport (verbs_transport.*) and the RC baseline
-// (rdma_rc.*).
+// (bench/rdma_rc.*).
 //
 // GID choice. On RoCE a GID is an IP address of the port's network device (link-local fe80::
 // from the MAC, IPv4 as ::ffff:a.b.c.d, global IPv6), each once per RoCE version. Index 0 is

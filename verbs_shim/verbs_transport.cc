@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// verbs set-up and teardown, and the endpoint exchange (the datapath is in
-// verbs_transport_datapath.cc).
+// verbs set-up and teardown (the datapath is in verbs_transport_datapath.cc, the endpoint
+// exchange in verbs_exchange.cc).
 #include "verbs_shim/verbs_transport.h"
 
 #include <fcntl.h>
@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "verbs_shim/sockets.h"
 
 namespace clio::net {
 namespace {
@@ -31,60 +32,7 @@ constexpr LocatorKey kKeys[] = {
     {"timeout_ms", ""},
 };
 
-/// The endpoint exchange datagram: a client's request and the server's answer have this shape.
-/// Little-endian, copied as it is (the wire format makes the same assumption: common/wire.h).
-struct VerbsHello {
-  uint32_t magic;     ///< kHelloMagic
-  uint16_t version;   ///< kHelloVersion
-  uint16_t kind;      ///< kHelloRequest or kHelloAnswer
-  uint64_t nonce;     ///< chosen by the client, echoed by the server
-  uint32_t qkey;      ///< the sender's QKey
-  uint32_t mtu;       ///< the sender's largest datagram, bytes
-  VerbsAddress addr;  ///< the sender's own address
-};
-static_assert(sizeof(VerbsHello) == 48);
-static_assert(offsetof(VerbsHello, nonce) == 8 && offsetof(VerbsHello, addr) == 24);
-static_assert(std::endian::native == std::endian::little);
-constexpr uint32_t kHelloMagic = 0x48564C43;  // "CLVH"
-constexpr uint16_t kHelloVersion = 1;
-constexpr uint16_t kHelloRequest = 1;
-constexpr uint16_t kHelloAnswer = 2;
-constexpr uint64_t kHelloRepeatNs = 250'000'000;
-
 uint32_t round_up_64(uint32_t v) { return (v + 63) & ~uint32_t{63}; }
-
-std::string gid_of(const VerbsAddress& a) {
-  ibv_gid g;
-  std::memcpy(g.raw, a.gid, sizeof g.raw);
-  return gid_text(g);
-}
-
-TransportError verbs_sys_error(const std::string& what, const char* call) {
-  const int e = errno;
-  return sys_error("verbs " + what, call, e);
-}
-
-sockaddr_storage resolve(const std::string& host, uint16_t port, socklen_t* len) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  const int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &res);
-  if (rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice,
-                         "verbs: cannot resolve host '" + host + "': " + gai_strerror(rc));
-  sockaddr_storage a{};
-  *len = static_cast<socklen_t>(std::min<size_t>(res->ai_addrlen, sizeof a));
-  std::memcpy(&a, res->ai_addr, *len);
-  freeaddrinfo(res);
-  return a;
-}
-
-uint16_t port_of(const sockaddr_storage& a) {
-  return ntohs(a.ss_family == AF_INET6 ? reinterpret_cast<const sockaddr_in6&>(a).sin6_port
-                                       : reinterpret_cast<const sockaddr_in&>(a).sin_port);
-}
 
 }  // namespace
 
@@ -153,7 +101,7 @@ VerbsTransport::VerbsTransport(VerbsPort port, const Options& o) : port_(std::mo
     // wait() reads an event only after ppoll said there is one; non-blocking all the same.
     const int fl = fcntl(channel_->fd, F_GETFL);
     if (fl < 0 || fcntl(channel_->fd, F_SETFL, fl | O_NONBLOCK) != 0)
-      throw verbs_sys_error(dev, "fcntl(O_NONBLOCK) on the completion channel");
+      throw last_error("verbs " + dev, "fcntl(O_NONBLOCK) on the completion channel");
   }
   send_cq_ = make_cq(ctx, static_cast<int>(tx_slots_), nullptr, dev);
   recv_cq_ = make_cq(ctx, static_cast<int>(rx_slots_), channel_.get(), dev);
@@ -244,14 +192,7 @@ VerbsTransport::VerbsTransport(VerbsPort port, const Options& o) : port_(std::mo
 }
 
 VerbsTransport::~VerbsTransport() {
-  if (hello_thread_.joinable()) {
-    const uint64_t one = 1;
-    if (write(stop_fd_, &one, sizeof one) != sizeof one)
-      CLIO_LOG(WARN, "net.verbs", "cannot stop the hello thread: %s", std::strerror(errno));
-    hello_thread_.join();
-  }
-  if (stop_fd_ >= 0) close(stop_fd_);
-  if (udp_fd_ >= 0) close(udp_fd_);
+  stop_exchange();  // the exchange's descriptors close themselves
   const VerbsStats& s = stats_;
   CLIO_LOG(DEBUG, "net.verbs",
            "qpn %u closing: sent %" PRIu64 ", received %" PRIu64 ", oversized %" PRIu64
@@ -272,19 +213,7 @@ std::unique_ptr<VerbsTransport> VerbsTransport::listen(const Locator& l, unsigne
   std::unique_ptr<VerbsTransport> t(new VerbsTransport(VerbsPort::open(o.dev, o.ibport, o.gid), o));
   const std::string& dev = t->port_.device();
 
-  socklen_t len = 0;
-  const sockaddr_storage at = resolve(bind_to, udp_port, &len);
-  t->udp_fd_ = socket(at.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (t->udp_fd_ < 0) throw verbs_sys_error(dev, "socket(endpoint exchange)");
-  const int one = 1;
-  if (setsockopt(t->udp_fd_, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
-    throw verbs_sys_error(dev, "setsockopt(SO_REUSEPORT)");
-  if (bind(t->udp_fd_, reinterpret_cast<const sockaddr*>(&at), len) != 0)
-    throw verbs_sys_error(
-        dev + " (endpoint exchange on " + bind_to + ":" + std::to_string(udp_port) + ")", "bind");
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  getsockname(t->udp_fd_, reinterpret_cast<sockaddr*>(&bound), &blen);
+  const uint16_t bound_port = t->serve_exchange(bind_to, udp_port);
 
   // The host clients should dial: as given, else the IPv4 address the GID carries. When that is
   // not what the socket bound, the locator says bind= too, so that the other workers of an MN
@@ -296,54 +225,11 @@ std::unique_ptr<VerbsTransport> VerbsTransport::listen(const Locator& l, unsigne
   }
   t->locator_ = "verbs:dev=" + dev + ",gid=" + std::to_string(t->port_.gid_index()) +
                 (o.ibport != 1 ? ",ibport=" + std::to_string(o.ibport) : std::string()) +
-                ",host=" + shown + ",port=" + std::to_string(port_of(bound)) +
+                ",host=" + shown + ",port=" + std::to_string(bound_port) +
                 (shown != bind_to ? ",bind=" + bind_to : std::string());
-
-  t->stop_fd_ = eventfd(0, EFD_CLOEXEC);
-  if (t->stop_fd_ < 0) throw verbs_sys_error(dev, "eventfd");
-  t->hello_thread_ = std::thread([p = t.get()] { p->answer_hellos(); });
   CLIO_LOG(DEBUG, "net.verbs", "member %u: %s, qpn %u, mtu %u, inline %u", member,
            t->locator_.c_str(), t->self_.qpn, t->mtu_, t->max_inline_);
   return t;
-}
-
-void VerbsTransport::answer_hellos() {
-  pollfd fds[2] = {{udp_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-  for (;;) {
-    if (poll(fds, 2, -1) < 0) {
-      if (errno == EINTR) continue;
-      CLIO_LOG(ERROR, "net.verbs", "endpoint exchange stopped: poll: %s", std::strerror(errno));
-      return;
-    }
-    if (fds[1].revents != 0) return;
-    if ((fds[0].revents & POLLIN) == 0) continue;
-    VerbsHello h{};
-    sockaddr_storage from{};
-    socklen_t flen = sizeof from;
-    const ssize_t n =
-        recvfrom(udp_fd_, &h, sizeof h, MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), &flen);
-    if (n != static_cast<ssize_t>(sizeof h) || h.magic != kHelloMagic ||
-        h.version != kHelloVersion || h.kind != kHelloRequest) {
-      if (n >= 0) CLIO_LOG(DEBUG, "net.verbs", "endpoint exchange: ignored a %zd-byte datagram", n);
-      continue;
-    }
-    VerbsHello a{};
-    a.magic = kHelloMagic;
-    a.version = kHelloVersion;
-    a.kind = kHelloAnswer;
-    a.nonce = h.nonce;
-    a.qkey = kQkey;
-    a.mtu = mtu_;
-    a.addr = self_;
-    if (sendto(udp_fd_, &a, sizeof a, 0, reinterpret_cast<const sockaddr*>(&from), flen) !=
-        static_cast<ssize_t>(sizeof a)) {
-      CLIO_LOG(WARN, "net.verbs", "endpoint exchange: sendto: %s", std::strerror(errno));
-      continue;
-    }
-    hellos_.fetch_add(1, std::memory_order_relaxed);
-    CLIO_LOG(DEBUG, "net.verbs", "hello from qpn %u (%s): answered with qpn %u", h.addr.qpn,
-             gid_of(h.addr).c_str(), self_.qpn);
-  }
 }
 
 std::unique_ptr<VerbsTransport> VerbsTransport::connect(const Locator& l, Endpoint* server) {
@@ -358,72 +244,25 @@ std::unique_ptr<VerbsTransport> VerbsTransport::connect(const Locator& l, Endpoi
   const std::string& dev = t->port_.device();
   const std::string where = host + ":" + std::to_string(udp_port);
 
-  socklen_t len = 0;
-  const sockaddr_storage peer = resolve(host, udp_port, &len);
-  const int fd = socket(peer.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw verbs_sys_error(dev, "socket(endpoint exchange)");
-  struct Closer {
-    int fd;
-    ~Closer() { close(fd); }
-  } closer{fd};
-
-  VerbsHello req{};
-  req.magic = kHelloMagic;
-  req.version = kHelloVersion;
-  req.kind = kHelloRequest;
-  if (getrandom(&req.nonce, sizeof req.nonce, 0) != sizeof req.nonce)
-    req.nonce = now_ns() ^ getpid();
-  req.qkey = kQkey;
-  req.mtu = t->mtu_;
-  req.addr = t->self_;
-
-  // Repeat the hello until an answer with our nonce comes: UDP may lose either datagram, and the
-  // server may still be starting.
-  const uint64_t deadline = now_ns() + o.timeout_ms * 1'000'000;
-  VerbsHello ans{};
-  bool answered = false;
-  while (!answered && now_ns() < deadline) {
-    if (sendto(fd, &req, sizeof req, 0, reinterpret_cast<const sockaddr*>(&peer), len) < 0 &&
-        errno != ECONNREFUSED && errno != EAGAIN)
-      throw verbs_sys_error(dev + " (endpoint exchange with " + where + ")", "sendto");
-    const uint64_t until = std::min(deadline, now_ns() + kHelloRepeatNs);
-    for (uint64_t now = now_ns(); !answered && now < until; now = now_ns()) {
-      pollfd p{fd, POLLIN, 0};
-      const int r = poll(&p, 1, static_cast<int>((until - now + 999'999) / 1'000'000));
-      if (r < 0 && errno != EINTR) throw verbs_sys_error(dev, "poll(endpoint exchange)");
-      if (r <= 0) continue;
-      const ssize_t n = recv(fd, &ans, sizeof ans, MSG_DONTWAIT);
-      answered = n == static_cast<ssize_t>(sizeof ans) && ans.magic == kHelloMagic &&
-                 ans.version == kHelloVersion && ans.kind == kHelloAnswer && ans.nonce == req.nonce;
-    }
-  }
-  if (!answered)
-    throw TransportError(TransportError::Kind::kTimeout,
-                         "verbs " + dev + ": no endpoint answer from " + where + " within " +
-                             std::to_string(o.timeout_ms) +
-                             " ms (is a verbs server listening there?)");
-  if (ans.qkey != kQkey)
-    throw TransportError(TransportError::Kind::kSystem,
-                         "verbs " + dev + ": the server at " + where + " uses QKey " +
-                             std::to_string(ans.qkey) + ", not this build's " +
-                             std::to_string(kQkey));
-  t->mtu_ = std::min(t->mtu_, ans.mtu);
+  uint32_t server_mtu = 0;
+  const VerbsAddress server_addr = t->exchange(host, udp_port, o.timeout_ms, &server_mtu);
+  t->mtu_ = std::min(t->mtu_, server_mtu);
   t->max_inline_ = std::min(t->max_inline_, t->mtu_);
-  *server = Endpoint::of(ans.addr);
+  *server = Endpoint::of(server_addr);
   // Make the address handle now: a GID that cannot reach the server fails here, with the hint
   // (in the exception rather than in a warning).
   t->warned_ah_ = true;
-  const bool reachable = t->ah_for(ans.addr, 0) != nullptr;
+  const bool reachable = t->ah_for(server_addr, 0) != nullptr;
   t->warned_ah_ = false;
   if (!reachable)
     throw verbs_error(dev,
-                      "ibv_create_ah(toward " + gid_of(ans.addr) +
+                      "ibv_create_ah(toward " + gid_of(server_addr) +
                           " from gid=" + std::to_string(t->port_.gid_index()) + ")",
                       t->last_ah_errno_, gid_hint(dev, t->port_.port_num(), t->port_.gid_index()));
   t->locator_ = "verbs:dev=" + dev + ",gid=" + std::to_string(t->port_.gid_index()) +
                 ",qpn=" + std::to_string(t->self_.qpn);
   CLIO_LOG(DEBUG, "net.verbs", "client qpn %u -> server %s qpn %u, mtu %u, inline %u", t->self_.qpn,
-           where.c_str(), ans.addr.qpn, t->mtu_, t->max_inline_);
+           where.c_str(), server_addr.qpn, t->mtu_, t->max_inline_);
   return t;
 }
 

@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "common/mapped_memory.h"
+#include "common/unique_fd.h"
 #include "verbs_shim/locator.h"
 #include "verbs_shim/transport.h"
 #include "verbs_shim/verbs_device.h"
@@ -62,6 +63,8 @@ static_assert(sizeof(VerbsAddress) == 24);
 static_assert(sizeof(VerbsAddress) <= Endpoint::kBytes);
 static_assert(std::is_trivially_copyable_v<VerbsAddress> &&
               std::is_standard_layout_v<VerbsAddress>);
+/// The address's GID as text, for messages.
+std::string gid_of(const VerbsAddress& a);
 
 /// Counters of one transport (single writer: the datapath thread; read them from that thread).
 struct VerbsStats {
@@ -146,8 +149,18 @@ class VerbsTransport final : public Transport {
   void post_receives(const uint32_t* slots, size_t n);
   /// The sender of a receive completion, from the work completion and the 40 bytes in front.
   VerbsAddress sender_of(const ibv_wc& wc, const std::byte* grh) const;
+  // The endpoint exchange (verbs_exchange.cc).
+  /// Listen side: binds the exchange socket (SO_REUSEPORT) and starts the hello thread; returns
+  /// the port bound.
+  uint16_t serve_exchange(const std::string& host, uint16_t port);
+  /// Stops and joins the hello thread, if one runs.
+  void stop_exchange();
   /// Hello thread body: answers endpoint requests on udp_fd_ until stop_fd_ is signalled.
   void answer_hellos();
+  /// Connect side: the server's address, from the answer to our hello (repeated until
+  /// timeout_ms); sets *peer_mtu to the server's largest datagram.
+  VerbsAddress exchange(const std::string& host, uint16_t port, uint64_t timeout_ms,
+                        uint32_t* peer_mtu);
 
   // Declared in creation order, so that they die in reverse: the QP (and with it every posted
   // buffer) before its CQs, the CQs before the channel, the MRs before their memory, all before
@@ -207,8 +220,8 @@ class VerbsTransport final : public Transport {
   std::atomic<uint64_t> hellos_{0};
 
   // Endpoint exchange (listen side).
-  int udp_fd_ = -1;
-  int stop_fd_ = -1;  ///< eventfd that stops the hello thread
+  UniqueFd udp_fd_;
+  UniqueFd stop_fd_;  ///< eventfd that stops the hello thread
   std::thread hello_thread_;
 };
 

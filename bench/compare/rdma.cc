@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // The one-sided RDMA anchor: RC READ and WRITE from this process against clio-rdma-server
-// (verbs_shim/rdma_rc.h), where a verbs device exists (the soft-RoCE VM, an RDMA NIC).
+// (bench/rdma_rc.h), where a verbs device exists (the soft-RoCE VM, an RDMA NIC).
 //   experiment 1  latency against size, as Clio's rread and rwrite
 //   experiment 2  latency against clients: one RC queue pair per client, as the paper's Fig 4
 //   experiment 3  latency against mapped pages: random reads across as much of the server's one
@@ -21,8 +21,8 @@
 #include <infiniband/verbs.h>
 #include <sys/mman.h>
 
+#include "bench/rdma_rc.h"
 #include "common/clock.h"
-#include "verbs_shim/rdma_rc.h"
 #include "verbs_shim/verbs_device.h"
 #endif
 

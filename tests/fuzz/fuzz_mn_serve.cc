@@ -38,6 +38,7 @@
 #include "mn/server.h"
 #include "tests/fuzz/formats.h"
 #include "tests/fuzz/fuzz_util.h"
+#include "tests/support/embedded_mn.h"
 #include "verbs_shim/registry.h"
 
 namespace {
@@ -55,8 +56,7 @@ constexpr uint64_t kFuzzSession = 0x4655'5A5A'0000'0001ull;     // kIdentity pac
 constexpr uint64_t kWaitNs = 5'000'000'000ull;                  // "the MN hangs" after this
 
 struct Rig {
-  std::unique_ptr<mn::MemoryNode> node;
-  std::unique_ptr<mn::MnServer> server;
+  std::unique_ptr<testing::EmbeddedMn> mn;
   std::unique_ptr<net::Transport> port;
   net::Endpoint server_ep;
 };
@@ -70,8 +70,7 @@ uint64_t next_seq = 1;  // harness and kIdentity sequence numbers (never reused 
 void build() {
   if (rig != nullptr) {
     rig->port.reset();
-    rig->server.reset();
-    rig->node.reset();
+    rig->mn.reset();
   } else {
     rig = new Rig;  // never freed: lives as long as the fuzzer
   }
@@ -80,13 +79,12 @@ void build() {
   c.page_bytes = 4096;
   c.max_ras = 1024;
   c.seed = 1;
-  rig->node = std::make_unique<mn::MemoryNode>(c);
   mn::ServerConfig sc;
   sc.listen = "inproc:name=fzmn" + std::to_string(rebuilds++) + ",poll=sleep";
   sc.dedup_entries = 1 << 14;
   sc.max_packet_lifetime_ms = 1;  // kStale only for records lost in the last few ms
-  rig->server = std::make_unique<mn::MnServer>(*rig->node, sc);
-  rig->port = net::connect(rig->server->locator(), &rig->server_ep);
+  rig->mn = std::make_unique<testing::EmbeddedMn>(c, sc);
+  rig->port = net::connect(rig->mn->locator(), &rig->server_ep);
 }
 
 void send(std::span<const std::byte> bytes) {

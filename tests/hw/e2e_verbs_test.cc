@@ -8,7 +8,7 @@
 
 #include "clio/client.h"
 #include "hw_device.h"
-#include "mn/mn_process.h"
+#include "tests/support/mn_process.h"
 #include "workload.h"
 
 namespace clio {
@@ -30,7 +30,7 @@ class EndToEndVerbsTest : public ::testing::Test {
 };
 
 TEST_F(EndToEndVerbsTest, RandomOperationsMatchTheShadow) {
-  mn::MnProcess mn(CLIO_MN_BINARY, mn_args("1"));
+  testing::MnProcess mn(CLIO_MN_BINARY, mn_args("1"));
   ASSERT_EQ(mn.locator().rfind("verbs:", 0), 0u) << mn.locator();
   std::unique_ptr<Client> c;
   // Generous: soft-RoCE in an emulated VM is slow, and retransmissions must not give up.
@@ -50,7 +50,7 @@ TEST_F(EndToEndVerbsTest, RandomOperationsMatchTheShadow) {
 TEST_F(EndToEndVerbsTest, ClientsSpreadOverWorkersEachWorks) {
   // Two workers share the exchange port (SO_REUSEPORT); each client's hello lands on one of
   // them and it then talks to that worker's QP only.
-  mn::MnProcess mn(CLIO_MN_BINARY, mn_args("2"));
+  testing::MnProcess mn(CLIO_MN_BINARY, mn_args("2"));
   std::vector<std::unique_ptr<Client>> clients(4);
   for (auto& c : clients) ASSERT_EQ(Client::open(mn.locator() + ",deadline_ms=60000", &c), 0);
   for (size_t i = 0; i < clients.size(); ++i) {

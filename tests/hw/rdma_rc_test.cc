@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The RDMA RC baseline: RcClient against RcServer in this process, and against the
 // clio-rdma-server binary. Skipped where there is no RDMA device.
-#include "verbs_shim/rdma_rc.h"
+#include "bench/rdma_rc.h"
 
 #include <gtest/gtest.h>
 #include <signal.h>

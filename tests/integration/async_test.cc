@@ -14,6 +14,7 @@
 #include "common/rng.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
 
 namespace clio {
 namespace {
@@ -23,23 +24,17 @@ constexpr const char* kFaults = "drop=0.1,dup=0.05,reorder=0.2,reorder_us=200,po
 class AsyncTest : public ::testing::Test {
  protected:
   void start(const std::string& faults) {
-    mn::MnConfig c;
-    c.pool_bytes = uint64_t{256} << 20;
-    c.page_bytes = 4096;
-    node_ = std::make_unique<mn::MemoryNode>(c);
-    mn::ServerConfig sc;
-    static int n = 0;
-    sc.listen = "inproc:name=async" + std::to_string(n++) + (faults.empty() ? "" : "," + faults);
-    server_ = std::make_unique<mn::MnServer>(*node_, sc);
+    mn_ =
+        std::make_unique<testing::EmbeddedMn>(testing::EmbeddedMn::small_node(uint64_t{256} << 20),
+                                              testing::EmbeddedMn::inproc("async", faults));
   }
   std::unique_ptr<Client> open(const std::string& extra = ",rto_us=300,deadline_ms=60000") {
     std::unique_ptr<Client> c;
-    EXPECT_EQ(Client::open(server_->locator() + extra, &c), 0);
+    EXPECT_EQ(Client::open(mn_->locator() + extra, &c), 0);
     return c;
   }
 
-  std::unique_ptr<mn::MemoryNode> node_;
-  std::unique_ptr<mn::MnServer> server_;
+  std::unique_ptr<testing::EmbeddedMn> mn_;
 };
 
 // Random programs of overlapping asynchronous reads and writes, from several threads sharing one

@@ -20,6 +20,7 @@
 #include "common/wire.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
 #include "verbs_shim/registry.h"
 
 namespace clio {
@@ -88,23 +89,18 @@ class Flooder {
 /// An MN on the faulty fabric, and clients with a 3-bit sequence counter (a new session every
 /// few requests) and a retransmission timeout far below the fabric's delays.
 struct Rig {
-  static mn::MnConfig config() {
-    mn::MnConfig c;
-    c.pool_bytes = uint64_t{64} << 20;
-    c.page_bytes = 4096;
-    return c;
-  }
   static mn::ServerConfig server_config(const char* name, int seed, size_t dedup_entries,
                                         uint64_t mpl_ms) {
-    mn::ServerConfig sc;
-    sc.listen =
-        "inproc:name=" + std::string(name) + ",seed=" + std::to_string(seed) + "," + kFaults;
+    mn::ServerConfig sc = testing::EmbeddedMn::serving(
+        testing::EmbeddedMn::inproc(name, "seed=" + std::to_string(seed) + "," + kFaults));
     sc.dedup_entries = dedup_entries;
     sc.max_packet_lifetime_ms = mpl_ms;
     return sc;
   }
   Rig(const char* name, int seed, size_t dedup_entries, uint64_t mpl_ms)
-      : node(config()), server(node, server_config(name, seed, dedup_entries, mpl_ms)) {}
+      : mn(testing::EmbeddedMn::small_node(), server_config(name, seed, dedup_entries, mpl_ms)),
+        node(mn.node()),
+        server(mn.server()) {}
   int open(std::unique_ptr<Client>* out) const {
     ClientOptions o;
     o.seq_bits = 3;
@@ -112,8 +108,9 @@ struct Rig {
     o.deadline_ms = 20'000;
     return Client::open(server.locator(), o, out);
   }
-  mn::MemoryNode node;
-  mn::MnServer server;
+  testing::EmbeddedMn mn;
+  mn::MemoryNode& node;
+  mn::MnServer& server;
 };
 
 TEST(ChaosTest, ShadowHoldsAcrossWrapTurnoverExpiryFaultsAndAFlood) {

@@ -11,8 +11,9 @@
 #include "clio/client.h"
 #include "mn/design.h"
 #include "mn/memory_node.h"
-#include "mn/mn_process.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
+#include "tests/support/mn_process.h"
 #include "workload.h"
 
 namespace clio {
@@ -29,14 +30,13 @@ TEST_P(DesignsTest, RandomOperationsUnderFaultsMatchTheShadowInProcess) {
   cfg.pool_bytes = uint64_t{256} << 20;
   cfg.page_bytes = 4096;
   cfg.design = GetParam();
-  mn::MemoryNode node(cfg);
-  ASSERT_STREQ(node.design().name, GetParam().c_str());
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=designs-" + GetParam() + ",seed=5," + kFaults;
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(
+      cfg, testing::EmbeddedMn::inproc("designs-" + GetParam(), std::string("seed=5,") + kFaults));
+  ASSERT_STREQ(embedded.node().design().name, GetParam().c_str());
   std::unique_ptr<Client> c;
   // No keep-alive thread: it would be a second endpoint (a second session).
-  ASSERT_EQ(Client::open(server.locator() + ",rto_us=200,deadline_ms=60000,keepalive_ms=0", &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator() + ",rto_us=200,deadline_ms=60000,keepalive_ms=0", &c),
+            0);
   testing::WorkloadOptions o;
   o.ops = 30'000;
   const testing::WorkloadReport r = testing::run_workload(*c, o);
@@ -44,26 +44,26 @@ TEST_P(DesignsTest, RandomOperationsUnderFaultsMatchTheShadowInProcess) {
   EXPECT_GT(r.rfrees, 100u);
   EXPECT_GT(c->counters().retransmissions, 1000u) << "the faults did happen";
 
-  const mn::MnStats m = node.stats();
-  const mn::ServerStats s = server.stats();
+  const mn::MnStats m = embedded.node().stats();
+  const mn::ServerStats s = embedded.server().stats();
   EXPECT_GT(m.fast.faults, 0u);
-  if (node.design().sessions) {
+  if (embedded.node().design().sessions) {
     EXPECT_EQ(s.sessions, 1u) << "one client endpoint, one session";
-    EXPECT_GE(s.session_bytes, sc.session_buffer_bytes);
+    EXPECT_GE(s.session_bytes, mn::ServerConfig{}.session_buffer_bytes);
     EXPECT_EQ(m.fast.tlb_hits + m.fast.tlb_misses, 0u) << "no TLB in this design";
   } else {
     EXPECT_EQ(s.sessions, 0u) << "clio keeps no per-client state";
     EXPECT_GT(m.fast.tlb_hits, 0u);
   }
-  EXPECT_NE(
-      server.report().find(node.design().name == std::string("clio") ? "page table:" : "design "),
-      std::string::npos);
+  EXPECT_NE(embedded.server().report().find(
+                embedded.node().design().name == std::string("clio") ? "page table:" : "design "),
+            std::string::npos);
 }
 
 TEST_P(DesignsTest, RandomOperationsMatchTheShadowOverUdp) {
-  mn::MnProcess mn(CLIO_MN_BINARY,
-                   {"--listen", "udp:host=127.0.0.1,port=0", "--memory", "256M", "--page-size",
-                    "4K", "--design", GetParam(), "--log-level", "warn", "--insecure-no-auth"});
+  testing::MnProcess mn(
+      CLIO_MN_BINARY, {"--listen", "udp:host=127.0.0.1,port=0", "--memory", "256M", "--page-size",
+                       "4K", "--design", GetParam(), "--log-level", "warn", "--insecure-no-auth"});
   std::unique_ptr<Client> c;
   ASSERT_EQ(Client::open(mn.locator() + ",deadline_ms=30000", &c), 0) << mn.locator();
   testing::WorkloadOptions o;
@@ -79,12 +79,9 @@ TEST_P(DesignsTest, ProtectionAndErrorsAreTheSame) {
   cfg.pool_bytes = uint64_t{16} << 20;
   cfg.page_bytes = 4096;
   cfg.design = GetParam();
-  mn::MemoryNode node(cfg);
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=designs-errors-" + GetParam() + ",poll=sleep";
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(cfg, "inproc:name=designs-errors-" + GetParam() + ",poll=sleep");
   std::unique_ptr<Client> c;
-  ASSERT_EQ(Client::open(server.locator(), &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator(), &c), 0);
   uint64_t va;
   ASSERT_EQ(c->ralloc(3 * 4096, &va), 0);
   const uint64_t one = 1;

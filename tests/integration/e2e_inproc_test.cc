@@ -11,6 +11,7 @@
 #include "common/clock.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
 #include "workload.h"
 
 namespace clio {
@@ -20,22 +21,16 @@ constexpr const char* kFaults =
     "drop=0.1,dup=0.05,reorder=0.1,reorder_us=100,corrupt=0.01,delay=0.01,delay_min_us=3000,"
     "delay_max_us=20000,poll=sleep,poison=on";  // poison: a use after release shows
 
-mn::MnConfig small_mn() {
-  mn::MnConfig c;
-  c.pool_bytes = uint64_t{256} << 20;
-  c.page_bytes = 4096;  // small pages: reads and writes cross page boundaries
-  return c;
-}
+// Small pages: reads and writes cross page boundaries.
+mn::MnConfig small_mn() { return testing::EmbeddedMn::small_node(uint64_t{256} << 20, 4096); }
 
 TEST(EndToEndInProcTest, RandomOperationsUnderFaultsMatchTheShadow) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = std::string("inproc:name=e2e-faulty,seed=11,") + kFaults;
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(),
+                               std::string("inproc:name=e2e-faulty,seed=11,") + kFaults);
 
   std::unique_ptr<Client> c;
   // rto 200 us: far below the 3-20 ms delays. A generous deadline: faults, not a dead MN.
-  ASSERT_EQ(Client::open(server.locator() + ",rto_us=200,deadline_ms=60000", &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator() + ",rto_us=200,deadline_ms=60000", &c), 0);
   testing::WorkloadOptions o;
   o.ops = 100'000;
   const testing::WorkloadReport r = testing::run_workload(*c, o);
@@ -44,7 +39,7 @@ TEST(EndToEndInProcTest, RandomOperationsUnderFaultsMatchTheShadow) {
   EXPECT_GT(r.reads + r.writes + r.cas + r.faa, 80'000u);
 
   const ClientCounters& k = c->counters();
-  const mn::ServerStats s = server.stats();
+  const mn::ServerStats s = embedded.server().stats();
   EXPECT_GT(k.retransmissions, 10'000u) << "the faults did happen";
   EXPECT_GT(k.nacks, 0u) << "corrupted requests were answered with NACKs";
   EXPECT_GT(s.dedup_hits, 1000u)
@@ -55,12 +50,9 @@ TEST(EndToEndInProcTest, RandomOperationsUnderFaultsMatchTheShadow) {
 }
 
 TEST(EndToEndInProcTest, CleanFabricNeedsNoRetransmission) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=e2e-clean,poll=sleep";
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), "inproc:name=e2e-clean,poll=sleep");
   std::unique_ptr<Client> c;
-  ASSERT_EQ(Client::open(server.locator() + ",rto_us=200000", &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator() + ",rto_us=200000", &c), 0);
   testing::WorkloadOptions o;
   o.ops = 20'000;
   const testing::WorkloadReport r = testing::run_workload(*c, o);
@@ -76,19 +68,18 @@ TEST(EndToEndInProcTest, CleanFabricNeedsNoRetransmission) {
 TEST(EndToEndInProcTest, QuietWorkerHasItsFreePageRingToppedUp) {
   mn::MnConfig mc = small_mn();
   mc.free_ring_depth = 64;
-  mn::MemoryNode node(mc);
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=e2e-topup";
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(mc, "inproc:name=e2e-topup");
   std::unique_ptr<Client> c;
-  ASSERT_EQ(Client::open(server.locator() + ",keepalive_ms=0", &c), 0);  // no control traffic
+  ASSERT_EQ(Client::open(embedded.locator() + ",keepalive_ms=0", &c), 0);  // no control traffic
   uint64_t va;
   ASSERT_EQ(c->ralloc(16 * 4096, &va), 0);
   const uint64_t one = 1;
   ASSERT_EQ(c->rwrite(va, &one, 8), 0);  // the worker's first fault; the ralloc is long done
   uint64_t full = 0;
   for (const uint64_t until = now_ns() + 5'000'000'000ull; now_ns() < until;) {
-    full = node.stats().pages_queued;  // settles once the slow path's pass after ralloc ends
+    full = embedded.node()
+               .stats()
+               .pages_queued;  // settles once the slow path's pass after ralloc ends
     if (full == 64) break;
   }
   ASSERT_EQ(full, 64u);
@@ -96,19 +87,16 @@ TEST(EndToEndInProcTest, QuietWorkerHasItsFreePageRingToppedUp) {
   for (uint64_t p = 1; p <= 8; ++p) ASSERT_EQ(c->rwrite(va + p * 4096, &one, 8), 0);
   const uint64_t t0 = now_ns();
   uint64_t queued = 0;
-  while (now_ns() - t0 < 40'000'000 && (queued = node.stats().pages_queued) != 64) {
+  while (now_ns() - t0 < 40'000'000 && (queued = embedded.node().stats().pages_queued) != 64) {
   }
   EXPECT_EQ(queued, 64u) << "the ring was not topped up within 40 ms of the worker going quiet";
-  EXPECT_EQ(node.stats().fast.faults, 9u);
+  EXPECT_EQ(embedded.node().stats().fast.faults, 9u);
 }
 
 TEST(EndToEndInProcTest, ErrorsReachTheCaller) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=e2e-errors,poll=sleep";
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), "inproc:name=e2e-errors,poll=sleep");
   std::unique_ptr<Client> c;
-  ASSERT_EQ(Client::open(server.locator(), &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator(), &c), 0);
   EXPECT_EQ(c->page_bytes(), 4096u);
   uint64_t a, old;
   char b[16] = {};
@@ -140,13 +128,10 @@ TEST(EndToEndInProcTest, ErrorsReachTheCaller) {
 TEST(EndToEndInProcTest, KeepAliveHoldsTheLeaseAndSilenceLosesIt) {
   mn::MnConfig cfg = small_mn();
   cfg.lease_ms = 300;
-  mn::MemoryNode node(cfg);
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=e2e-lease,poll=sleep";
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(cfg, "inproc:name=e2e-lease,poll=sleep");
   std::unique_ptr<Client> kept, silent;
-  ASSERT_EQ(Client::open(server.locator() + ",keepalive_ms=50", &kept), 0);
-  ASSERT_EQ(Client::open(server.locator() + ",keepalive_ms=0", &silent), 0);
+  ASSERT_EQ(Client::open(embedded.locator() + ",keepalive_ms=50", &kept), 0);
+  ASSERT_EQ(Client::open(embedded.locator() + ",keepalive_ms=0", &silent), 0);
   uint64_t a = 0, b = 0;
   ASSERT_EQ(kept->ralloc(1 << 20, &a), 0);
   ASSERT_EQ(silent->ralloc(1 << 20, &b), 0);
@@ -155,16 +140,16 @@ TEST(EndToEndInProcTest, KeepAliveHoldsTheLeaseAndSilenceLosesIt) {
   ASSERT_EQ(silent->rwrite(b, &v, 8), 0);
   // Idle for several leases: the keep-alive thread alone speaks for `kept`.
   const uint64_t until = now_ns() + 4 * cfg.lease_ms * 1'000'000;
-  while (now_ns() < until || node.stats().ras_expired == 0) {
+  while (now_ns() < until || embedded.node().stats().ras_expired == 0) {
     ASSERT_LT(now_ns(), until + 10'000'000'000ull) << "the silent client's space never expired";
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
-  EXPECT_EQ(node.stats().ras_expired, 1u);
+  EXPECT_EQ(embedded.node().stats().ras_expired, 1u);
   uint64_t back = 0;
   EXPECT_EQ(kept->rread(a, &back, 8), 0);
   EXPECT_EQ(back, v);
   EXPECT_EQ(silent->rread(b, &back, 8), -EACCES) << "expired";
-  EXPECT_EQ(node.stats().pages_mapped, 1u) << "the expired space's page was reclaimed";
+  EXPECT_EQ(embedded.node().stats().pages_mapped, 1u) << "the expired space's page was reclaimed";
 }
 
 // Quotas reach the caller as their own errors.
@@ -173,19 +158,16 @@ TEST(EndToEndInProcTest, QuotaRefusalsAreDocumentedErrors) {
   cfg.ras_max_bytes = 1 << 20;
   cfg.ras_max_slots = 128;  // 512 KiB of 4 KiB pages: binds before the 1 MiB
   cfg.max_ras = 3;          // two address spaces
-  mn::MemoryNode node(cfg);
-  mn::ServerConfig sc;
-  sc.listen = "inproc:name=e2e-quota,poll=sleep";
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(cfg, "inproc:name=e2e-quota,poll=sleep");
   std::unique_ptr<Client> c, d, e;
-  ASSERT_EQ(Client::open(server.locator(), &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator(), &c), 0);
   uint64_t a;
   EXPECT_EQ(c->ralloc(2 << 20, &a), -EDQUOT) << "past the memory quota";
   EXPECT_EQ(c->ralloc(768 << 10, &a), -ENOBUFS) << "past the slot quota";
   EXPECT_EQ(c->ralloc(512 << 10, &a), 0);
   EXPECT_EQ(c->ralloc(4096, &a), -ENOBUFS);
-  ASSERT_EQ(Client::open(server.locator(), &d), 0);
-  EXPECT_EQ(Client::open(server.locator(), &e), -EMFILE) << "the MN's address spaces";
+  ASSERT_EQ(Client::open(embedded.locator(), &d), 0);
+  EXPECT_EQ(Client::open(embedded.locator(), &e), -EMFILE) << "the MN's address spaces";
   EXPECT_STRNE(error_string(-EDQUOT), error_string(-ENOBUFS));
 }
 

@@ -10,7 +10,7 @@
 #include "clio/client.h"
 #include "common/clock.h"
 #include "common/rng.h"
-#include "mn/mn_process.h"
+#include "tests/support/mn_process.h"
 #include "workload.h"
 
 namespace clio {
@@ -24,7 +24,7 @@ std::vector<std::string> mn_args() {
 }
 
 TEST(EndToEndUdpTest, RandomOperationsMatchTheShadow) {
-  mn::MnProcess mn(CLIO_MN_BINARY, mn_args());
+  testing::MnProcess mn(CLIO_MN_BINARY, mn_args());
   std::unique_ptr<Client> c;
   ASSERT_EQ(Client::open(mn.locator() + ",deadline_ms=30000", &c), 0) << mn.locator();
   testing::WorkloadOptions o;
@@ -45,7 +45,7 @@ TEST(EndToEndUdpTest, RandomOperationsMatchTheShadow) {
 // Batches of 32 reads and of 32 writes of 1 KiB: runs of equal packets, which the udp transport
 // sends as one datagram each way (UDP_SEGMENT, UDP_GRO); every byte comes back as written.
 TEST(EndToEndUdpTest, BatchedRequestsTravelAsRunsAndLoseNothing) {
-  mn::MnProcess mn(CLIO_MN_BINARY, mn_args());
+  testing::MnProcess mn(CLIO_MN_BINARY, mn_args());
   std::unique_ptr<Client> c;
   ASSERT_EQ(Client::open(mn.locator() + ",deadline_ms=30000", &c), 0) << mn.locator();
   constexpr size_t kQd = 32, kSize = 1024, kSlots = 512;
@@ -88,7 +88,7 @@ TEST(EndToEndUdpTest, BatchedRequestsTravelAsRunsAndLoseNothing) {
 }
 
 TEST(EndToEndUdpTest, KilledMemoryNodeGivesTimedOutWithinTheDeadline) {
-  mn::MnProcess mn(CLIO_MN_BINARY, mn_args());
+  testing::MnProcess mn(CLIO_MN_BINARY, mn_args());
   std::unique_ptr<Client> c;
   constexpr uint64_t kDeadlineMs = 1000;
   ASSERT_EQ(Client::open(mn.locator() + ",deadline_ms=" + std::to_string(kDeadlineMs), &c), 0);
@@ -124,15 +124,15 @@ TEST(EndToEndUdpTest, KilledMemoryNodeGivesTimedOutWithinTheDeadline) {
 }
 
 TEST(EndToEndUdpTest, BadCommandLinesAreRefusedWithAReason) {
-  EXPECT_THROW(mn::MnProcess(CLIO_MN_BINARY, {"--memory", "12X"}), std::runtime_error);
+  EXPECT_THROW(testing::MnProcess(CLIO_MN_BINARY, {"--memory", "12X"}), std::runtime_error);
   try {
-    mn::MnProcess p(CLIO_MN_BINARY, {"--page-size", "3K"});
+    testing::MnProcess p(CLIO_MN_BINARY, {"--page-size", "3K"});
     FAIL() << "started anyway";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("power of two"), std::string::npos) << e.what();
   }
   try {
-    mn::MnProcess p(CLIO_MN_BINARY, {"--listen", "carrier-pigeon:x=1"});
+    testing::MnProcess p(CLIO_MN_BINARY, {"--listen", "carrier-pigeon:x=1"});
     FAIL() << "started anyway";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("unknown transport"), std::string::npos) << e.what();

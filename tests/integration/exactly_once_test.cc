@@ -15,33 +15,26 @@
 #include "common/siphash.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
 #include "verbs_shim/registry.h"
 
 namespace clio {
 namespace {
 
-mn::MnConfig small_mn() {
-  mn::MnConfig c;
-  c.pool_bytes = uint64_t{64} << 20;
-  c.page_bytes = 4096;
-  return c;
-}
+mn::MnConfig small_mn() { return testing::EmbeddedMn::small_node(uint64_t{64} << 20); }
 
 std::string unique_name(const char* base, bool sleep = true) {
-  static int n = 0;
-  return std::string("inproc:name=") + base + std::to_string(n++) + (sleep ? ",poll=sleep" : "");
+  return testing::EmbeddedMn::inproc(base, sleep ? "poll=sleep" : "");
 }
 
 // Finding 1: a synchronous thread's request identity repeated every 2^20 requests, and the MN
 // answered the new request from the old one's record: the second FAA returned a stale value and
 // did not run. Identities now never repeat.
 TEST(ExactlyOnceTest, SecondAtomicAfterAMillionReadsRuns) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = unique_name("eo-wrap", /*sleep=*/false);  // a million round trips: busy-poll
-  mn::MnServer server(node, sc);
+  // A million round trips: busy-poll.
+  testing::EmbeddedMn embedded(small_mn(), unique_name("eo-wrap", /*sleep=*/false));
   std::unique_ptr<Client> c;
-  ASSERT_EQ(Client::open(server.locator(), &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator(), &c), 0);
   uint64_t addr, old = 99;
   ASSERT_EQ(c->ralloc(4096, &addr), 0);
   ASSERT_EQ(c->rfaa(addr, 1, &old), 0);
@@ -57,15 +50,13 @@ TEST(ExactlyOnceTest, SecondAtomicAfterAMillionReadsRuns) {
 // The same with the counter shrunk to 3 bits: the thread draws a new session every few requests,
 // and every write and atomic still runs exactly once.
 TEST(ExactlyOnceTest, SessionsRotateBeforeTheCounterWraps) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = unique_name("eo-rotate");
+  mn::ServerConfig sc = testing::EmbeddedMn::serving(unique_name("eo-rotate"));
   sc.dedup_entries = 1 << 16;
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), sc);
   ClientOptions o;
   o.seq_bits = 3;
   std::unique_ptr<Client> c;
-  ASSERT_EQ(Client::open(server.locator(), o, &c), 0);
+  ASSERT_EQ(Client::open(embedded.locator(), o, &c), 0);
   uint64_t addr;
   ASSERT_EQ(c->ralloc(4096, &addr), 0);
   for (uint64_t i = 0; i < 20000; ++i) {
@@ -76,28 +67,25 @@ TEST(ExactlyOnceTest, SessionsRotateBeforeTheCounterWraps) {
     ASSERT_EQ(c->rwrite(addr + 8 + 8 * (i % 64), &v, 8), 0);
   }
   EXPECT_GT(c->counters().sessions, 5000u);
-  EXPECT_EQ(server.stats().id_mismatch, 0u);
+  EXPECT_EQ(embedded.server().stats().id_mismatch, 0u);
 }
 
 // Finding 2: NACKs resent at once and reset the send time, so a path that corrupts every request
 // kept a call alive forever at ~47 K resends a second. Now: the deadline holds, resends are paced.
 TEST(ExactlyOnceTest, DeadlineHoldsWhenEveryRequestIsCorrupted) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = unique_name("eo-nack");
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), unique_name("eo-nack"));
   std::unique_ptr<Client> good;
-  ASSERT_EQ(Client::open(server.locator(), &good), 0);
+  ASSERT_EQ(Client::open(embedded.locator(), &good), 0);
   // A second client whose every packet arrives with a bit flipped: the MN NACKs them all.
   std::unique_ptr<Client> c;
   const uint64_t t0 = now_ns();
-  const int rc = Client::open(server.locator() + ",corrupt=1,deadline_ms=300", &c);
+  const int rc = Client::open(embedded.locator() + ",corrupt=1,deadline_ms=300", &c);
   const uint64_t ms = (now_ns() - t0) / 1'000'000;
   EXPECT_EQ(rc, -ETIMEDOUT);
   EXPECT_GE(ms, 290u);
   EXPECT_LT(ms, 300u + 100u + 200u) << "deadline + one maximal RTO + scheduling slack";
-  EXPECT_GT(server.stats().nacks, 0u) << "the MN did answer, with NACKs";
-  EXPECT_LT(server.stats().nacks, 3000u) << "paced, not ~14 K in 300 ms";
+  EXPECT_GT(embedded.server().stats().nacks, 0u) << "the MN did answer, with NACKs";
+  EXPECT_LT(embedded.server().stats().nacks, 3000u) << "paced, not ~14 K in 300 ms";
 }
 
 // Finding 6: creating an address space needs the operator's credential; each refusal is its own
@@ -115,25 +103,23 @@ TEST(ExactlyOnceTest, OpenNeedsTheCredential) {
   ASSERT_EQ(write(fd2, "not the same secret at all\n", 27), 27);
   close(fd2);
 
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = unique_name("eo-auth");
+  mn::ServerConfig sc = testing::EmbeddedMn::serving(unique_name("eo-auth"));
   sc.auth = load_credential(path);
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), sc);
   std::unique_ptr<Client> c;
   ClientOptions none;
   unsetenv("CLIO_AUTH_FILE");
-  EXPECT_EQ(Client::open(server.locator(), none, &c), -ENOKEY);
-  EXPECT_EQ(Client::open(server.locator() + ",auth_file=" + wrong, &c), -EKEYREJECTED);
-  EXPECT_EQ(Client::open(server.locator() + ",auth_file=/nonexistent/x", &c), -EINVAL);
-  EXPECT_EQ(Client::open(server.locator() + ",auth_file=" + path, &c), 0);
+  EXPECT_EQ(Client::open(embedded.locator(), none, &c), -ENOKEY);
+  EXPECT_EQ(Client::open(embedded.locator() + ",auth_file=" + wrong, &c), -EKEYREJECTED);
+  EXPECT_EQ(Client::open(embedded.locator() + ",auth_file=/nonexistent/x", &c), -EINVAL);
+  EXPECT_EQ(Client::open(embedded.locator() + ",auth_file=" + path, &c), 0);
   uint64_t addr;
   EXPECT_EQ(c->ralloc(4096, &addr), 0);
-  EXPECT_EQ(server.stats().bad_credential, 2u);
-  EXPECT_EQ(node.stats().ras_live, 1u) << "refused opens left nothing behind";
+  EXPECT_EQ(embedded.server().stats().bad_credential, 2u);
+  EXPECT_EQ(embedded.node().stats().ras_live, 1u) << "refused opens left nothing behind";
   chmod(path, 0644);
   std::unique_ptr<Client> c2;
-  EXPECT_EQ(Client::open(server.locator() + ",auth_file=" + path, &c2), -EINVAL)
+  EXPECT_EQ(Client::open(embedded.locator() + ",auth_file=" + path, &c2), -EINVAL)
       << "a credential file others can read is refused";
   unlink(path);
   unlink(wrong);
@@ -144,12 +130,9 @@ TEST(ExactlyOnceTest, OpenNeedsTheCredential) {
 // Finding 9: a client that never created an address space (attach) proves its address with one
 // header-sized round trip before its first large read; small reads need nothing.
 TEST(ExactlyOnceTest, AttachedClientsProveTheirAddressOnce) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = unique_name("eo-token");
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), unique_name("eo-token"));
   std::unique_ptr<Client> owner;
-  ASSERT_EQ(Client::open(server.locator(), &owner), 0);
+  ASSERT_EQ(Client::open(embedded.locator(), &owner), 0);
   uint64_t addr;
   ASSERT_EQ(owner->ralloc(8192, &addr), 0);
   std::vector<uint8_t> data(3000, 0x5a), back(3000);
@@ -174,15 +157,13 @@ TEST(ExactlyOnceTest, AttachedClientsProveTheirAddressOnce) {
 // Finding 10: CLib took replies from any source address. A forged answer to a client's first
 // request, sent from another port before the MN's own, is now ignored and counted.
 TEST(ExactlyOnceTest, RepliesFromAnyoneButTheMnAreIgnored) {
-  mn::MemoryNode node(small_mn());
   // A fake MN in front: it sees the client's first packet, has a third party forge an answer
   // to it, then forwards the request to the real MN and relays the real answer.
   const std::string fake = unique_name("eo-fake");
   net::Endpoint unused;
   auto front = net::listen(fake, 0, 1);
-  mn::ServerConfig sc;
-  sc.listen = unique_name("eo-real");
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), unique_name("eo-real"));
+  mn::MnServer& server = embedded.server();
   net::Endpoint real_ep;
   auto to_real = net::connect(server.locator(), &real_ep);
   net::Endpoint front_ep;
@@ -276,12 +257,10 @@ uint64_t rss_bytes() {
 // Finding 12: each (client, thread) cost about 2.2 MB up front. Now it starts small and grows
 // with the depth it uses.
 TEST(ExactlyOnceTest, AnIdleClientThreadCostsLittleMemory) {
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
   // Over udp: an inproc port's receive ring is the fabric's memory (a full ring per port), not
   // CLib's; a udp client endpoint costs a socket and the buffers it actually receives into.
-  sc.listen = "udp:host=127.0.0.1,port=0";
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), "udp:host=127.0.0.1,port=0");
+  mn::MnServer& server = embedded.server();
   std::unique_ptr<Client> owner;
   ASSERT_EQ(Client::open(server.locator(), &owner), 0);
   uint64_t addr;
@@ -319,12 +298,9 @@ TEST(ExactlyOnceTest, TokensAndLocatorsGiveDocumentedErrors) {
             -EINVAL);
   EXPECT_EQ(Client::attach("clio1;1;5;0123456789abcdef;4096;inproc:nome=x", &c), -EINVAL);
 
-  mn::MemoryNode node(small_mn());
-  mn::ServerConfig sc;
-  sc.listen = unique_name("eo-token-len");
-  mn::MnServer server(node, sc);
+  testing::EmbeddedMn embedded(small_mn(), unique_name("eo-token-len"));
   clio_client* cc = nullptr;
-  ASSERT_EQ(clio_open(server.locator().c_str(), &cc), 0);
+  ASSERT_EQ(clio_open(embedded.locator().c_str(), &cc), 0);
   size_t need = 0;
   ASSERT_EQ(clio_export_len(cc, 1, &need), 0);
   std::vector<char> buf(need);

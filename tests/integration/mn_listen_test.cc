@@ -12,7 +12,7 @@
 #include <string>
 
 #include "clio/client.h"
-#include "mn/mn_process.h"
+#include "tests/support/mn_process.h"
 
 namespace clio {
 namespace {
@@ -46,7 +46,7 @@ size_t open_fds() {
 TEST(MnListenTest, SpawningLeaksNoDescriptorEitherWay) {
   const size_t before = open_fds();
   try {
-    mn::MnProcess p("/nonexistent/clio-mn", args_for("udp:host=127.0.0.1,port=0"));
+    testing::MnProcess p("/nonexistent/clio-mn", args_for("udp:host=127.0.0.1,port=0"));
     ADD_FAILURE() << "started a binary that does not exist";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("cannot run /nonexistent/clio-mn"), std::string::npos)
@@ -54,7 +54,7 @@ TEST(MnListenTest, SpawningLeaksNoDescriptorEitherWay) {
   }
   EXPECT_EQ(open_fds(), before);
   {
-    mn::MnProcess p(CLIO_MN_BINARY, args_for("udp:host=127.0.0.1,port=0"));
+    testing::MnProcess p(CLIO_MN_BINARY, args_for("udp:host=127.0.0.1,port=0"));
     EXPECT_NE(p.locator().find("udp:"), std::string::npos);
   }
   EXPECT_EQ(open_fds(), before);
@@ -62,7 +62,7 @@ TEST(MnListenTest, SpawningLeaksNoDescriptorEitherWay) {
 
 TEST(MnListenTest, ASecondMnOnAServedPortExitsWithEaddrinuse) {
   for (const char* workers : {"1", "2"}) {
-    mn::MnProcess first(CLIO_MN_BINARY, args_for("udp:host=127.0.0.1,port=0", workers));
+    testing::MnProcess first(CLIO_MN_BINARY, args_for("udp:host=127.0.0.1,port=0", workers));
     for (const char* second : {"1", "2"}) {
       std::string out;
       const int rc = run_mn("--listen " + first.locator() + " --workers " + second +
@@ -90,7 +90,7 @@ TEST(MnListenTest, TheDefaultIsLoopbackAndHelpSaysHowToServeOtherHosts) {
 }
 
 TEST(MnListenTest, EveryInterfaceIsNamedAndWarnedAbout) {
-  mn::MnProcess mn(CLIO_MN_BINARY, args_for("udp:host=0.0.0.0,port=0"));
+  testing::MnProcess mn(CLIO_MN_BINARY, args_for("udp:host=0.0.0.0,port=0"));
   EXPECT_EQ(mn.locator().rfind("udp:host=0.0.0.0,port=", 0), 0u) << mn.locator();
   EXPECT_EQ(mn.locator().find("port=0"), std::string::npos) << "the port bound: " << mn.locator();
   std::string err;
@@ -99,7 +99,7 @@ TEST(MnListenTest, EveryInterfaceIsNamedAndWarnedAbout) {
 }
 
 TEST(MnListenTest, AHostNameIsServedAsTheAddressItResolvedTo) {
-  mn::MnProcess mn(CLIO_MN_BINARY, args_for("udp:host=localhost,port=0"));
+  testing::MnProcess mn(CLIO_MN_BINARY, args_for("udp:host=localhost,port=0"));
   EXPECT_EQ(mn.locator().find("localhost"), std::string::npos) << mn.locator();
   EXPECT_TRUE(mn.locator().rfind("udp:host=127.0.0.1,port=", 0) == 0 ||
               mn.locator().rfind("udp:host=::1,port=", 0) == 0)

@@ -14,6 +14,7 @@
 #include "common/siphash.h"
 #include "mn/memory_node.h"
 #include "mn/server.h"
+#include "tests/support/embedded_mn.h"
 #include "verbs_shim/registry.h"
 #include "workload.h"
 
@@ -97,17 +98,12 @@ Header resend(Header h, uint32_t age_ms, uint16_t attempt = 1) {
 class MnProtocolTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    mn::MnConfig c;
-    c.pool_bytes = uint64_t{64} << 20;
-    c.page_bytes = 4096;
-    node_ = std::make_unique<mn::MemoryNode>(c);
-    mn::ServerConfig sc;
-    static int n = 0;
-    sc.listen = GetParam() == "udp" ? "udp:host=127.0.0.1,port=0,poll=epoll"
-                                    : "inproc:name=proto" + std::to_string(n++) + ",poll=sleep";
+    mn::ServerConfig sc =
+        testing::EmbeddedMn::serving(GetParam() == "udp" ? "udp:host=127.0.0.1,port=0,poll=epoll"
+                                                         : testing::EmbeddedMn::inproc("proto"));
     sc.dedup_entries = 1 << 12;
-    server_ = std::make_unique<mn::MnServer>(*node_, sc);
-    raw_ = std::make_unique<RawClient>(server_->locator());
+    mn_ = std::make_unique<testing::EmbeddedMn>(testing::EmbeddedMn::small_node(), sc);
+    raw_ = std::make_unique<RawClient>(mn_->locator());
     Header h = fresh(Opcode::kRasCreate, session_, &next_id_);
     const Header r = raw_->call(h);
     ASSERT_EQ(r.status, 0);
@@ -140,8 +136,7 @@ class MnProtocolTest : public ::testing::TestWithParam<std::string> {
     return v;
   }
 
-  std::unique_ptr<mn::MemoryNode> node_;
-  std::unique_ptr<mn::MnServer> server_;
+  std::unique_ptr<testing::EmbeddedMn> mn_;
   std::unique_ptr<RawClient> raw_;
   uint64_t next_id_ = 1000;
   uint64_t session_ = 0x5e55'1000'0000'0001ull;
@@ -164,7 +159,7 @@ TEST_P(MnProtocolTest, LateOriginalWriteNeverOverwritesANewerOne) {
   EXPECT_EQ(late.status, 0) << "answered from memory";
   EXPECT_EQ(late.seq, wa.seq);
   EXPECT_EQ(read_word(va_), b) << "the late original was not executed: no lost update";
-  EXPECT_EQ(server_->stats().dedup_hits, 1u);
+  EXPECT_EQ(mn_->server().stats().dedup_hits, 1u);
 }
 
 TEST_P(MnProtocolTest, RetriedAtomicRunsOnceAndReturnsTheFirstResult) {
@@ -197,13 +192,13 @@ TEST_P(MnProtocolTest, RetriedControlOperationsRunOnce) {
   ASSERT_EQ(first.status, 0);
   const Header again = resend(ra, 1);
   EXPECT_EQ(raw_->call(again).va, first.va) << "the same allocation, not a second one";
-  EXPECT_EQ(node_->stats().rallocs, 2u) << "setup's and this one";
+  EXPECT_EQ(mn_->node().stats().rallocs, 2u) << "setup's and this one";
 
   Header rf = request(Opcode::kRfree);
   rf.va = first.va;
   EXPECT_EQ(raw_->call(rf).status, 0);
   EXPECT_EQ(raw_->call(rf).status, 0) << "a retried rfree reports success, not a double free";
-  EXPECT_EQ(node_->stats().rfrees, 1u);
+  EXPECT_EQ(mn_->node().stats().rfrees, 1u);
 }
 
 // A retransmitted kRasDestroy finds its address space gone; it still gets its own answer.
@@ -223,7 +218,7 @@ TEST_P(MnProtocolTest, RecordedAnswersGoOnlyToTheirSender) {
   Header faa = request(Opcode::kFaa);
   faa.arg0 = 1;
   ASSERT_EQ(raw_->call(faa).status, 0);
-  RawClient stranger(server_->locator());
+  RawClient stranger(mn_->locator());
   stranger.send(create);
   stranger.send(faa);
   // A request of the stranger's own, sent last: on one path packets are served in order, so
@@ -235,7 +230,7 @@ TEST_P(MnProtocolTest, RecordedAnswersGoOnlyToTheirSender) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->seq, own.seq) << "a replayed request was answered to a stranger";
   EXPECT_EQ(read_word(va_), 1u) << "the replayed atomic did not run";
-  EXPECT_EQ(server_->stats().foreign_replays, 2u);
+  EXPECT_EQ(mn_->server().stats().foreign_replays, 2u);
 }
 
 // A read and then a write of the same word, sent back to back so that they often share one
@@ -284,7 +279,7 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
     // The MN counts what it dropped; wait (polling, 10 s at most) until it has seen them all.
     const uint64_t deadline = now_ns() + 10'000'000'000ull;
     while (now_ns() < deadline) {
-      const mn::ServerStats s = server_->stats();
+      const mn::ServerStats s = mn_->server().stats();
       if (s.dropped_total() + s.stray_replies >= sent) return;
     }
   };
@@ -335,7 +330,7 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
   bad([](Header& h) { h.seq = 0; }, 64);
   bad([](Header& h) { h.session = 0; }, 64);
   settle();
-  const mn::ServerStats s = server_->stats();
+  const mn::ServerStats s = mn_->server().stats();
   EXPECT_EQ(s.dropped_total() + s.stray_replies, sent);
   EXPECT_GT(s.dropped[static_cast<uint8_t>(Status::kTruncated) - 32], 70u);
   EXPECT_GE(s.dropped[static_cast<uint8_t>(Status::kBadLength) - 32], 3u);
@@ -354,7 +349,7 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
 
   // And the MN still serves correct answers.
   std::unique_ptr<Client> c;
-  ASSERT_EQ(Client::open(server_->locator(), &c), 0);
+  ASSERT_EQ(Client::open(mn_->locator(), &c), 0);
   testing::WorkloadOptions o;
   o.ops = 3000;
   const auto rep = testing::run_workload(*c, o);
@@ -367,19 +362,13 @@ TEST_P(MnProtocolTest, MalformedPacketsAreCountedAndDropped) {
 class SmallTableTest : public ::testing::Test {
  protected:
   void start(size_t entries, uint64_t mpl_ms = 1000, SipKey auth = {}) {
-    mn::MnConfig c;
-    c.pool_bytes = uint64_t{64} << 20;
-    c.page_bytes = 4096;
-    node_ = std::make_unique<mn::MemoryNode>(c);
-    mn::ServerConfig sc;
-    static int n = 0;
-    sc.listen = "inproc:name=small" + std::to_string(n++) + ",poll=sleep";
+    mn::ServerConfig sc = testing::EmbeddedMn::serving(testing::EmbeddedMn::inproc("small"));
     sc.dedup_entries = entries;
     sc.max_packet_lifetime_ms = mpl_ms;
     sc.auth = auth;
     if (epoch_shift_ != 0) sc.token_epoch_shift = epoch_shift_;
-    server_ = std::make_unique<mn::MnServer>(*node_, sc);
-    raw_ = std::make_unique<RawClient>(server_->locator());
+    mn_ = std::make_unique<testing::EmbeddedMn>(testing::EmbeddedMn::small_node(), sc);
+    raw_ = std::make_unique<RawClient>(mn_->locator());
   }
   uint32_t epoch_shift_ = 0;  ///< set before start(): the address tokens' epoch, 2^shift ms
   struct Ras {
@@ -428,8 +417,7 @@ class SmallTableTest : public ::testing::Test {
     if (out.size() == 8) std::memcpy(&v, out.data(), 8);
     return v;
   }
-  std::unique_ptr<mn::MemoryNode> node_;
-  std::unique_ptr<mn::MnServer> server_;
+  std::unique_ptr<testing::EmbeddedMn> mn_;
   std::unique_ptr<RawClient> raw_;
   uint64_t seq_ = 1;
 };
@@ -457,7 +445,7 @@ TEST_F(SmallTableTest, ForgottenRequestIsNotRunAgain) {
   const Header late = raw_->call(resend(first, 5000, 9));
   EXPECT_EQ(late.status, static_cast<uint8_t>(Status::kStale));
   EXPECT_EQ(read_word(r), 41u) << "1 + 40: the stale retransmission did not add";
-  EXPECT_EQ(server_->stats().stale, 1u);
+  EXPECT_EQ(mn_->server().stats().stale, 1u);
 }
 
 // When the table's horizon is shorter than the packet lifetime, the MN cannot prove that any
@@ -530,7 +518,7 @@ TEST_F(SmallTableTest, ReusedIdentityWithOtherContentIsRefused) {
             static_cast<uint8_t>(Status::kIdMismatch))
       << "same identity, other payload";
   EXPECT_EQ(read_word(r), 5u);
-  EXPECT_EQ(server_->stats().id_mismatch, 2u);
+  EXPECT_EQ(mn_->server().stats().id_mismatch, 2u);
 }
 
 // Finding 3: answers to unauthenticated requests are never recorded, so a keyless flood cannot
@@ -540,7 +528,7 @@ TEST_F(SmallTableTest, KeylessFloodEvictsNothing) {
   const Ras r = make_ras(1);
   const Header honest = faa(r, 1);
   EXPECT_EQ(raw_->call(honest).arg0, 0u);
-  RawClient stranger(server_->locator());
+  RawClient stranger(mn_->locator());
   uint64_t sseq = 1;
   for (int i = 0; i < 500; ++i) {
     Header h = fresh(i % 2 ? Opcode::kFaa : Opcode::kWrite, 0xbad, &sseq);
@@ -560,7 +548,7 @@ TEST_F(SmallTableTest, KeylessFloodEvictsNothing) {
   const Header again = raw_->call(resend(honest, 2));
   EXPECT_EQ(again.status, 0) << "answered from its record, which the flood did not evict";
   EXPECT_EQ(read_word(r), 1u);
-  EXPECT_EQ(server_->stats().unauthenticated, 500u);
+  EXPECT_EQ(mn_->server().stats().unauthenticated, 500u);
 }
 
 // Finding 3: one address space's traffic cannot evict another's records below its share.
@@ -609,8 +597,8 @@ TEST_F(SmallTableTest, CreatingAnAddressSpaceNeedsTheCredential) {
   EXPECT_EQ(r.status, 0);
   EXPECT_NE(r.pid, 0u);
   EXPECT_NE(r.token, 0u) << "the create reply hands out the address token";
-  EXPECT_EQ(server_->stats().bad_credential, 3u);
-  EXPECT_EQ(node_->stats().ras_live, 1u);
+  EXPECT_EQ(mn_->server().stats().bad_credential, 3u);
+  EXPECT_EQ(mn_->node().stats().ras_live, 1u);
 }
 
 // Finding 13: kStats answers only holders of a key.
@@ -673,11 +661,11 @@ TEST_F(SmallTableTest, LargeReadsNeedTheAddressToken) {
   EXPECT_EQ(raw_->call(proven, {}, &out).status, 0);
   EXPECT_EQ(out.size(), 1024u);
   // Another endpoint cannot use this endpoint's token.
-  RawClient other(server_->locator());
+  RawClient other(mn_->locator());
   Header theirs = proven;
   theirs.seq = seq_++;
   EXPECT_EQ(other.call(theirs).status, static_cast<uint8_t>(Status::kUnproven));
-  EXPECT_EQ(server_->stats().unproven, 3u);
+  EXPECT_EQ(mn_->server().stats().unproven, 3u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Transports, MnProtocolTest, ::testing::Values("inproc", "udp"),

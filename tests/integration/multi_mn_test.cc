@@ -7,13 +7,13 @@
 
 #include "clio/client.h"
 #include "common/clock.h"
-#include "mn/mn_process.h"
+#include "tests/support/mn_process.h"
 
 namespace clio {
 namespace {
 
-std::unique_ptr<mn::MnProcess> start_mn(const char* memory) {
-  return std::make_unique<mn::MnProcess>(
+std::unique_ptr<testing::MnProcess> start_mn(const char* memory) {
+  return std::make_unique<testing::MnProcess>(
       CLIO_MN_BINARY, std::vector<std::string>{"--listen", "udp:host=127.0.0.1,port=0", "--memory",
                                                memory, "--page-size", "4M", "--log-level", "warn"});
 }
@@ -27,7 +27,7 @@ class MultiMnTest : public ::testing::Test {
     mns_.push_back(start_mn("64M"));
     for (const auto& m : mns_) locators_ += (locators_.empty() ? "" : ";") + m->locator();
   }
-  std::vector<std::unique_ptr<mn::MnProcess>> mns_;
+  std::vector<std::unique_ptr<testing::MnProcess>> mns_;
   std::string locators_;
 };
 

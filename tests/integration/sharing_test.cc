@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "clio/client.h"
-#include "mn/mn_process.h"
+#include "tests/support/mn_process.h"
 
 namespace clio {
 namespace {
@@ -56,7 +56,7 @@ class SharingTest : public ::testing::Test {
     ASSERT_EQ(owner_->export_token(writable, &token_), 0);
   }
 
-  mn::MnProcess mn_;
+  testing::MnProcess mn_;
   std::unique_ptr<Client> owner_;
   uint64_t addr_ = 0;
   std::string token_;

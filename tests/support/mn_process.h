@@ -10,7 +10,7 @@
 
 #include "common/unique_fd.h"
 
-namespace clio::mn {
+namespace clio::testing {
 
 /// The clio-mn next to the running program (same folder, or ../mn/ in the build tree), else
 /// "clio-mn" from PATH.
@@ -52,4 +52,4 @@ class MnProcess {
   std::string err_;
 };
 
-}  // namespace clio::mn
+}  // namespace clio::testing

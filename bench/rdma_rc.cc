@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The RDMA RC baseline: connection set-up over TCP, the client's one-sided operations, the
 // server's accept loop.
-#include "verbs_shim/rdma_rc.h"
+#include "bench/rdma_rc.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -23,6 +23,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/mapped_memory.h"
+#include "verbs_shim/sockets.h"
 #include "verbs_shim/verbs_device.h"
 #include "verbs_shim/verbs_raii.h"
 
@@ -64,43 +65,13 @@ constexpr uint8_t kMaxRdAtomic = 16;
 constexpr uint8_t kHopLimit = 64;
 
 TransportError rc_error(const std::string& what, const char* call) {
-  const int e = errno;
-  return sys_error("rdma-rc " + what, call, e);
+  return last_error("rdma-rc " + what, call);
 }
 
 uint32_t random_psn() {
   uint32_t v = 0;
   if (getrandom(&v, sizeof v, 0) != sizeof v) v = static_cast<uint32_t>(now_ns());
   return v & 0xFFFFFF;
-}
-
-/// Reads or writes exactly n bytes before deadline_ns; false on EOF, error or timeout.
-bool io_all(int fd, void* buf, size_t n, bool writing, uint64_t deadline_ns) {
-  auto* p = static_cast<std::byte*>(buf);
-  while (n != 0) {
-    const uint64_t now = now_ns();
-    if (now >= deadline_ns) {
-      errno = ETIMEDOUT;
-      return false;
-    }
-    pollfd pf{fd, static_cast<short>(writing ? POLLOUT : POLLIN), 0};
-    const int r = poll(&pf, 1, static_cast<int>((deadline_ns - now + 999'999) / 1'000'000));
-    if (r < 0 && errno != EINTR) return false;
-    if (r <= 0) continue;
-    const ssize_t k =
-        writing ? send(fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT) : recv(fd, p, n, MSG_DONTWAIT);
-    if (k == 0) {
-      errno = ECONNRESET;
-      return false;
-    }
-    if (k < 0) {
-      if (errno == EAGAIN || errno == EINTR) continue;
-      return false;
-    }
-    p += k;
-    n -= static_cast<size_t>(k);
-  }
-  return true;
 }
 
 VerbsQp make_rc_qp(const VerbsPort& port, ibv_pd* pd, ibv_cq* cq, uint32_t send_wr,
@@ -210,7 +181,7 @@ struct RcClient::Impl {
   VerbsMr mr;
   VerbsCq cq;
   VerbsQp qp;
-  int fd = -1;
+  UniqueFd fd;
   uint64_t remote_addr = 0;
   uint64_t remote_len = 0;
   uint32_t rkey = 0;
@@ -225,10 +196,6 @@ struct RcClient::Impl {
   std::string last_error;
 
   explicit Impl(VerbsPort p) : port(std::move(p)) {}
-  ~Impl() {
-    if (fd >= 0) close(fd);
-  }
-
   int fail(const char* what, const char* why, int rc) {
     last_error = std::string(what) + ": " + why;
     return rc;
@@ -303,46 +270,17 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
 
   // TCP connection, with a deadline on connect as on the exchange.
   const uint64_t deadline = now_ns() + c.timeout_ns;
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* res = nullptr;
-  if (const int rc = getaddrinfo(host.c_str(), std::to_string(tcp_port).c_str(), &hints, &res);
-      rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice,
-                         "rdma-rc: cannot resolve host '" + host + "': " + gai_strerror(rc));
-  c.fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (c.fd < 0) {
-    freeaddrinfo(res);
-    throw rc_error(c.where, "socket");
-  }
-  const int crc = ::connect(c.fd, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  if (crc != 0) {
-    if (errno != EINPROGRESS) throw rc_error(c.where, "connect");
-    pollfd pf{c.fd, POLLOUT, 0};
-    const int r = poll(&pf, 1, static_cast<int>(o.timeout_ms));
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (r <= 0)
-      err = r == 0 ? ETIMEDOUT : errno;
-    else
-      getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      errno = err;
-      throw rc_error(c.where + " (is clio-rdma-server running there?)", "connect");
-    }
-  }
+  c.fd = connect_stream(resolve(host, tcp_port, SOCK_STREAM, "rdma-rc"), deadline,
+                        "rdma-rc " + c.where, "is clio-rdma-server running there?");
   const int one = 1;
-  setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(c.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
   const uint32_t psn = random_psn();
   const uint8_t initiator = depth(c.port.device_attr().max_qp_init_rd_atom);
   RcHello mine = local_hello(c.port, c.qp.get(), psn, initiator);
   RcHello theirs{};
-  if (!io_all(c.fd, &mine, sizeof mine, true, deadline)) throw rc_error(c.where, "send(hello)");
-  if (!io_all(c.fd, &theirs, sizeof theirs, false, deadline))
+  if (!write_all(c.fd.get(), &mine, sizeof mine, deadline)) throw rc_error(c.where, "send(hello)");
+  if (!read_all(c.fd.get(), &theirs, sizeof theirs, deadline))
     throw rc_error(c.where, "recv(hello)");
   if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
     throw TransportError(
@@ -352,7 +290,7 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
   c.remote_len = theirs.length;
   c.rkey = theirs.rkey;
   uint32_t regions = 0;
-  if (!io_all(c.fd, &regions, sizeof regions, false, deadline))
+  if (!read_all(c.fd.get(), &regions, sizeof regions, deadline))
     throw rc_error(c.where, "recv(regions)");
   if (regions > kMaxRegions || (regions != 0 && c.remote_len % regions != 0))
     throw TransportError(TransportError::Kind::kSystem,
@@ -361,7 +299,7 @@ std::unique_ptr<RcClient> RcClient::connect(const std::string& host, uint16_t tc
                              std::to_string(c.remote_len) + " bytes");
   c.region_rkeys.resize(regions);
   if (regions != 0 &&
-      !io_all(c.fd, c.region_rkeys.data(), regions * sizeof(uint32_t), false, deadline))
+      !read_all(c.fd.get(), c.region_rkeys.data(), regions * sizeof(uint32_t), deadline))
     throw rc_error(c.where, "recv(region keys)");
   c.region_bytes = regions == 0 ? 0 : c.remote_len / regions;
   connect_rc_qp(c.qp.get(), c.port, 0, psn, std::min(initiator, theirs.rd_atomic), 1, theirs);
@@ -454,7 +392,7 @@ std::string RcClient::describe() const {
 
 struct RcServer::Impl {
   struct Conn {
-    int fd = -1;
+    UniqueFd fd;
     VerbsQp qp;
     std::string peer;
   };
@@ -467,25 +405,23 @@ struct RcServer::Impl {
   std::vector<uint32_t> region_keys;  ///< their rkeys, sent to each client after the hello
   VerbsCq cq;  ///< shared by every client QP; one-sided operations complete nothing here
   std::vector<Conn> conns;
-  int listen_fd = -1;
-  int stop_fd = -1;
+  UniqueFd listen_fd;
+  UniqueFd stop_fd;
   uint16_t bound_port = 0;
   uint8_t responder_depth = 1;
 
   explicit Impl(VerbsPort p) : port(std::move(p)) {}
-  ~Impl() {
-    for (Conn& c : conns) close(c.fd);
-    if (listen_fd >= 0) close(listen_fd);
-    if (stop_fd >= 0) close(stop_fd);
-  }
 
-  void admit(int fd, const std::string& peer) {
+  /// Sets up the RC connection of the client on `fd` (it owns the descriptor from here on,
+  /// whether this returns or throws).
+  void admit(UniqueFd fd_owned, const std::string& peer) {
     Conn conn;
-    conn.fd = fd;
+    conn.fd = std::move(fd_owned);
+    const int fd = conn.fd.get();
     conn.peer = peer;
     const uint64_t deadline = now_ns() + 10'000'000'000ull;
     RcHello theirs{};
-    if (!io_all(fd, &theirs, sizeof theirs, false, deadline)) throw rc_error(peer, "recv(hello)");
+    if (!read_all(fd, &theirs, sizeof theirs, deadline)) throw rc_error(peer, "recv(hello)");
     if (theirs.magic != kRcMagic || theirs.version != kRcVersion)
       throw TransportError(TransportError::Kind::kSystem,
                            "rdma-rc " + peer + ": not a clio RC client (bad magic or version)");
@@ -500,10 +436,10 @@ struct RcServer::Impl {
     mine.rkey = mr->rkey;
     mine.addr = reinterpret_cast<uint64_t>(mem->data());
     mine.length = mem->size();
-    if (!io_all(fd, &mine, sizeof mine, true, deadline)) throw rc_error(peer, "send(hello)");
+    if (!write_all(fd, &mine, sizeof mine, deadline)) throw rc_error(peer, "send(hello)");
     uint32_t count = static_cast<uint32_t>(region_keys.size());
-    if (!io_all(fd, &count, sizeof count, true, deadline) ||
-        (count != 0 && !io_all(fd, region_keys.data(), count * sizeof(uint32_t), true, deadline)))
+    if (!write_all(fd, &count, sizeof count, deadline) ||
+        (count != 0 && !write_all(fd, region_keys.data(), count * sizeof(uint32_t), deadline)))
       throw rc_error(peer, "send(region keys)");
     CLIO_LOG(INFO, "rdma-rc", "client %s: qpn %u <-> our qpn %u", peer.c_str(), theirs.qpn,
              conn.qp->qp_num);
@@ -538,35 +474,16 @@ RcServer::RcServer(const Options& o)
   }
   s.cq = make_cq(s.port.context(), 16, nullptr, dev);
 
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV | AI_PASSIVE;
-  addrinfo* res = nullptr;
-  if (const int rc = getaddrinfo(o.host.c_str(), std::to_string(o.port).c_str(), &hints, &res);
-      rc != 0)
-    throw TransportError(TransportError::Kind::kNoDevice,
-                         "rdma-rc: cannot resolve host '" + o.host + "': " + gai_strerror(rc));
-  const std::string where = o.host + ":" + std::to_string(o.port);
-  s.listen_fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (s.listen_fd < 0) {
-    freeaddrinfo(res);
-    throw rc_error(where, "socket");
-  }
+  const std::string where = "rdma-rc " + o.host + ":" + std::to_string(o.port);
+  const SockAddr at = resolve(o.host, o.port, SOCK_STREAM, "rdma-rc", /*passive=*/true);
+  s.listen_fd = open_socket(at.sa.sa_family, SOCK_STREAM, where);
   const int one = 1;
-  setsockopt(s.listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  const int brc = bind(s.listen_fd, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  if (brc != 0) throw rc_error(where, "bind");
-  if (::listen(s.listen_fd, 64) != 0) throw rc_error(where, "listen");
-  sockaddr_storage bound{};
-  socklen_t blen = sizeof bound;
-  getsockname(s.listen_fd, reinterpret_cast<sockaddr*>(&bound), &blen);
-  s.bound_port =
-      ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6&>(bound).sin6_port
-                                        : reinterpret_cast<sockaddr_in&>(bound).sin_port);
-  s.stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (s.stop_fd < 0) throw rc_error(where, "eventfd");
+  setsockopt(s.listen_fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  bind_to(s.listen_fd.get(), at, "rdma-rc", "is another clio-rdma-server running?");
+  if (::listen(s.listen_fd.get(), 64) != 0) throw last_error(where, "listen");
+  s.bound_port = local_address(s.listen_fd.get()).port();
+  s.stop_fd.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!s.stop_fd.valid()) throw last_error(where, "eventfd");
 }
 
 RcServer::~RcServer() = default;
@@ -585,7 +502,7 @@ void RcServer::stop() {
   const uint64_t one = 1;
   // write(2) is async-signal-safe; a full counter (impossible here) would only mean "already
   // stopping".
-  [[maybe_unused]] const ssize_t n = write(impl_->stop_fd, &one, sizeof one);
+  [[maybe_unused]] const ssize_t n = write(impl_->stop_fd.get(), &one, sizeof one);
 }
 
 void RcServer::run() {
@@ -593,9 +510,9 @@ void RcServer::run() {
   std::vector<pollfd> fds;
   for (;;) {
     fds.clear();
-    fds.push_back({s.stop_fd, POLLIN, 0});
-    fds.push_back({s.listen_fd, POLLIN, 0});
-    for (const Impl::Conn& c : s.conns) fds.push_back({c.fd, POLLIN, 0});
+    fds.push_back({s.stop_fd.get(), POLLIN, 0});
+    fds.push_back({s.listen_fd.get(), POLLIN, 0});
+    for (const Impl::Conn& c : s.conns) fds.push_back({c.fd.get(), POLLIN, 0});
     if (poll(fds.data(), fds.size(), -1) < 0) {
       if (errno == EINTR) continue;
       throw rc_error("server", "poll");
@@ -605,27 +522,26 @@ void RcServer::run() {
     for (size_t i = s.conns.size(); i-- > 0;) {
       if (fds[2 + i].revents == 0) continue;
       char b[64];
-      const ssize_t n = recv(s.conns[i].fd, b, sizeof b, MSG_DONTWAIT);
+      const ssize_t n = recv(s.conns[i].fd.get(), b, sizeof b, MSG_DONTWAIT);
       if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
         continue;  // nothing is expected; ignore
       CLIO_LOG(INFO, "rdma-rc", "client %s left", s.conns[i].peer.c_str());
-      close(s.conns[i].fd);
       s.conns.erase(s.conns.begin() + static_cast<std::ptrdiff_t>(i));
     }
     if (fds[1].revents & POLLIN) {
       sockaddr_storage from{};
       socklen_t flen = sizeof from;
-      const int fd = accept4(s.listen_fd, reinterpret_cast<sockaddr*>(&from), &flen, SOCK_CLOEXEC);
-      if (fd < 0) continue;
+      UniqueFd fd(accept4(s.listen_fd.get(), reinterpret_cast<sockaddr*>(&from), &flen,
+                          SOCK_CLOEXEC | SOCK_NONBLOCK));
+      if (!fd.valid()) continue;
       char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
       getnameinfo(reinterpret_cast<sockaddr*>(&from), flen, host, sizeof host, serv, sizeof serv,
                   NI_NUMERICHOST | NI_NUMERICSERV);
       const std::string peer = std::string(host) + ":" + serv;
       try {
-        s.admit(fd, peer);
+        s.admit(std::move(fd), peer);
       } catch (const Error& e) {
         CLIO_LOG(ERROR, "rdma-rc", "client %s refused: %s", peer.c_str(), e.what());
-        close(fd);
       }
     }
   }

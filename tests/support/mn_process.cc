@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "mn/mn_process.h"
+#include "tests/support/mn_process.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,7 +18,7 @@
 
 extern char** environ;  // posix_spawn passes it on
 
-namespace clio::mn {
+namespace clio::testing {
 
 std::string default_mn_binary() {
   char self[4096];
@@ -177,4 +177,4 @@ bool MnProcess::signal_and_expect(int sig, const std::string& needle, std::strin
   return false;
 }
 
-}  // namespace clio::mn
+}  // namespace clio::testing
