@@ -44,6 +44,10 @@ int main(int argc, char** argv) {
       "clio-mn: a Clio memory node\n\n"
       "Usage: clio-mn [options]\n\nOptions");
   opts.add_options()("help,h", "show this help and exit")("version", "print the version and exit")(
+      "list-gids", po::value<std::string>()->implicit_value("")->value_name("DEV"),
+      "print the GID table of RDMA device ARG (default: the first) port 1, best first, and exit: "
+      "\"index<TAB>GID<TAB>type<TAB>netdev<TAB>IPv4\" per line; the first is what a verbs "
+      "locator without gid= uses")(
       "listen", po::value<std::string>()->default_value("udp:host=127.0.0.1,port=7400"),
       "transport locator to serve on (see Transports below). The default is reachable from this "
       "host only: to serve other hosts, pass host= explicitly, an address of this host they can "
@@ -104,6 +108,15 @@ int main(int argc, char** argv) {
   if (vm.count("help")) {
     std::cout << opts << "\n" << net::transports_help();
     return 0;
+  }
+  if (vm.count("list-gids")) {
+    try {
+      std::cout << net::list_gids(vm["list-gids"].as<std::string>());
+      return 0;
+    } catch (const Error& e) {
+      std::cerr << "clio-mn: " << e.what() << "\n";
+      return 1;
+    }
   }
   if (vm.count("version")) {
     std::cout << "clio-mn " << CLIO_VERSION << "\n";

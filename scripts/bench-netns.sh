@@ -18,7 +18,7 @@ while (($#)); do
     --throughput) throughput=1 ;;
     --sizes) sizes=$2; shift ;;
     --build) build=$2; shift ;;
-    -h | --help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
     *) echo "bench-netns.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

@@ -5,13 +5,14 @@
 #               (fix: clang-format -i FILE)
 #   layering    common/ and verbs_shim/ include nothing of mn/ or cn/; mn/ and cn/ never
 #               include each other (the memory node and the client library share only the
-#               wire format and the transports)
+#               wire format and the transports); none of the four includes tests/ or bench/
+#   help        every script in scripts/ answers --help from its own header (scripts/help.sh)
 # Usage: scripts/check-tree.sh   (scripts/test.sh runs it first)
 set -euo pipefail
-cd "$(dirname "$0")/.."
 case "${1:-}" in
-  -h|--help) sed -n '3,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
 esac
+cd "$(dirname "$0")/.."
 fmt=$(command -v clang-format-14 || command -v clang-format || true)
 [ -n "$fmt" ] || { echo "check-tree: clang-format not found (scripts/setup-deps.sh installs it)" >&2; exit 1; }
 bad=0
@@ -34,5 +35,15 @@ layer common 'mn|cn|verbs_shim' "common/ is below everything"
 layer verbs_shim 'mn|cn' "the transports know no memory node and no client"
 layer mn 'cn' "the memory node does not include the client library"
 layer cn 'mn' "the client library does not include the memory node"
-if [ $bad = 0 ]; then echo "check-tree: ${#sources[@]} files formatted, layering holds"; fi
+for d in common verbs_shim mn cn; do
+  layer $d 'tests|bench' "what ships includes no test or benchmark code"
+done
+for f in scripts/*.sh; do
+  case $f in scripts/help.sh | scripts/netns.sh) continue ;; esac  # netns.sh: its usage() lists verbs
+  if ! grep -q 'help\.sh" "\$0"' "$f"; then
+    echo "check-tree: help: $f: --help does not print the header (use scripts/help.sh)"
+    bad=1
+  fi
+done
+if [ $bad = 0 ]; then echo "check-tree: ${#sources[@]} files formatted, layering holds, scripts' help from their headers"; fi
 exit $bad

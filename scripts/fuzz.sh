@@ -16,13 +16,14 @@
 # Environment: CI=true makes warnings errors; CLIO_JOBS (default 2) build jobs; FUZZ_CC and
 # FUZZ_CXX (default clang-14, clang++-14).
 set -euo pipefail
+case "${1:-}" in -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;; esac
 cd "$(dirname "$0")/.."
 scripts/setup-deps.sh
 
 secs=${1:-60}
 shift || true
 if ! [[ "$secs" =~ ^[0-9]+$ ]] || [ "$secs" -lt 1 ]; then
-  echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...]" >&2
+  echo "usage: scripts/fuzz.sh [SECONDS] [TARGET...] (try --help)" >&2
   exit 2
 fi
 targets=("$@")

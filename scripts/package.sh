@@ -16,7 +16,7 @@ dir=build-pkg
 while [ $# -gt 0 ]; do
   case "$1" in
     --build-dir) dir="${2:?--build-dir needs a directory}"; shift ;;
-    -h|--help) sed -n '3,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
     *) echo "package.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift

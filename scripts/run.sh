@@ -26,7 +26,7 @@ while [ $# -gt 0 ]; do
     --quick) scale=(--quick) ;;
     --micro) micro=1 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '3,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift

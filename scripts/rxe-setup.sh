@@ -6,18 +6,23 @@
 #   IFACE  the interface that carries RoCE v2 (UDP port 4791), e.g. eth0, or lo for one host
 # Idempotent: a device already on IFACE is reused, so running it twice changes nothing.
 # Needs: root; a kernel with rdma_rxe (on one without, use scripts/rxe-vm.sh, which boots a VM
-# that has it); iproute2 (`rdma`), ibverbs-utils and ibverbs-providers.
+# that has it); iproute2 (`rdma`), ibverbs-utils and ibverbs-providers; a built clio-mn
+# (build/mn/clio-mn, or clio-mn on PATH), whose --list-gids makes the GID choice.
 set -euo pipefail
 
 die() { echo "rxe-setup: $*" >&2; exit 1; }
 
 case "${1:-}" in
-  -h|--help) sed -n '3,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
   "") die "usage: rxe-setup.sh IFACE (try --help)" ;;
   -*) die "unknown option '$1' (try --help)" ;;
 esac
 [ $# -eq 1 ] || die "one interface only (try --help)"
 iface=$1
+repo=$(cd "$(dirname "$0")/.." && pwd -P)
+mn=$repo/build/mn/clio-mn
+[ -x "$mn" ] || mn=$(command -v clio-mn || true)
+[ -n "$mn" ] || die "no clio-mn to rank the GIDs with: build it first (cmake --build build) or install clio-mn"
 
 [ "$(id -u)" -eq 0 ] || die "needs root (modprobe and rdma link add): sudo $0 $iface"
 [ -e "/sys/class/net/$iface" ] ||
@@ -80,35 +85,18 @@ for _ in $(seq 50); do
   grep -q -v "^$zero\$" "$port"/gids/* 2>/dev/null && break
   sleep 0.1
 done
-echo "rxe-setup: GID table of $dev port 1 (index, GID, type, interface):"
-best='' best_rank=9 best_ip=''
-while IFS= read -r line; do
-  [ -n "$line" ] || continue
-  n=${line%%:*}
-  n=${n##*/}
-  gid=${line#*:}
-  type='' ndev=''
-  read -r type <"$port/gid_attrs/types/$n" 2>/dev/null || true
-  read -r ndev <"$port/gid_attrs/ndevs/$n" 2>/dev/null || true
-  # RoCE v2 over IPv4 routes everywhere, lo included; a link-local GID (fe80::) does not route,
-  # and on lo (all-zero MAC) connecting through it fails with "Failed to modify QP to RTR".
-  rank=4 ip=""
-  case "$gid" in
-    0000:0000:0000:0000:0000:ffff:*)
-      h=${gid:30:4}${gid:35:4}
-      ip=$((16#${h:0:2})).$((16#${h:2:2})).$((16#${h:4:2})).$((16#${h:6:2}))
-      rank=1 ;;
-    fe80:*) rank=3 ;;
-    *) rank=2; ip="[$gid]" ;;  # a GID is a full IPv6 address
-  esac
-  [ "$type" = "RoCE v2" ] || rank=$((rank + 4))
-  shown=$ip
-  [ "$rank" -eq 1 ] || shown=''  # the GID already is the IPv6 address
-  printf '  %-4s %s  %-8s %s%s\n' "$n" "$gid" "$type" "$ndev" "${shown:+  ($shown)}"
-  if [ "$rank" -lt "$best_rank" ]; then best=$n best_rank=$rank best_ip=$ip; fi
-done <<<"$(grep -H -v "^$zero\$" "$port"/gids/* 2>/dev/null)"
-
-[ -n "$best" ] || die "$dev has no GID yet; does $iface have an address? (ip addr show $iface)"
+# The choice among them is clio-mn's (--list-gids: best first), the one the verbs backend makes.
+table=$("$mn" --list-gids "$dev") || die "clio-mn --list-gids $dev failed"
+[ -n "$table" ] || die "$dev has no GID yet; does $iface have an address? (ip addr show $iface)"
+echo "rxe-setup: GID table of $dev port 1, best first (index, GID, type, interface, IPv4):"
+echo "$table" | sed 's/^/  /'
+IFS=$'\t' read -r best _ _ _ best_ip <<<"$(echo "$table" | head -n1)"
+case "$best_ip" in
+  -) case "$(echo "$table" | head -n1 | cut -f2)" in
+       fe80:*) best_ip='' ;;
+       *) best_ip="[$(echo "$table" | head -n1 | cut -f2)]" ;;
+     esac ;;
+esac
 if [ -z "$best_ip" ]; then
   echo "rxe-setup: warning: $iface has no routable address, only link-local GID $best;" \
     "give it an IPv4 address (ip addr add ... dev $iface)" >&2

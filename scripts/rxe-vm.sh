@@ -43,7 +43,7 @@ cmd=
 
 die() { echo "rxe-vm: $*" >&2; exit 125; }
 bad_usage() { echo "rxe-vm: $* (try --help)" >&2; exit 2; }
-usage() { sed -n '3,28p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { "$repo/scripts/help.sh" "$0"; }
 need_value() { if [ $# -lt 2 ] || [ -z "$2" ]; then bad_usage "$1 needs a value"; fi; }
 
 while [ $# -gt 0 ]; do
@@ -232,12 +232,16 @@ gid_table() {
       echo "$n ${line#*:} $t"
     done
 }
-candidates=$(gid_table | while read -r n g t; do
-  rank=3
-  [ "$t" = "RoCE v2" ] && rank=2
-  case "$g" in 0000:0000:0000:0000:0000:ffff:*) [ "$rank" = 2 ] && rank=1 ;; esac
-  echo "$rank $n"
-done | sort -n | cut -d' ' -f2)
+# The order to try them in is clio-mn's (--list-gids, best first: the choice the verbs backend
+# makes for a locator without gid=), so that it is made in one place; without a built clio-mn
+# (the self-check needs none) the table's own order, which the ping-pong below then decides.
+mn_bin=$repo/build/mn/clio-mn
+if [ -x "$mn_bin" ] && ranked=$("$mn_bin" --list-gids "$dev" 2>/tmp/list-gids.err) && [ -n "$ranked" ]; then
+  candidates=$(echo "$ranked" | cut -f1)
+else
+  say "no ranking from $mn_bin --list-gids ($(head -c 200 /tmp/list-gids.err 2>/dev/null)); trying the GIDs in table order"
+  candidates=$(gid_table | cut -d' ' -f1)
+fi
 gid=
 for n in $candidates; do
   if server_client gidprobe 18500 ibv_rc_pingpong -d "$dev" -g "$n" -n 5 -p 18500; then

@@ -3,7 +3,13 @@
 # Installs every Debian package that building, testing and benchmarking this project needs.
 # Idempotent: installs only what is missing, so a second run does nothing.
 # Needs: Debian 12 (bookworm) or a close relative, and root (or sudo) when something is missing.
+# Usage: scripts/setup-deps.sh   (no arguments)
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
+  "") ;;
+  *) echo "setup-deps.sh: takes no arguments (try --help)" >&2; exit 2 ;;
+esac
 
 packages=(
   build-essential cmake ninja-build pkg-config git

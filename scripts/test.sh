@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 quick=0
 case "${1:-}" in
   --quick) quick=1 ;;
-  -h|--help) sed -n '3,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
   "") ;;
   *) echo "test.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
 esac

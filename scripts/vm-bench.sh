@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --ops) ops=$2; shift ;;
     --iters) iters=$2; shift ;;
     --clio-keys) clio_keys=$2; shift ;;
-    -h|--help) sed -n '3,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) "$(dirname "$0")/help.sh" "$0"; exit 0 ;;
     *) echo "vm-bench: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift

@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "verbs_shim/registry.h"
 
+#include <cstring>
+
 #include "verbs_shim/inproc_transport.h"
 #include "verbs_shim/raweth_transport.h"
 #include "verbs_shim/udp_transport.h"
 #if CLIO_HAVE_VERBS
+#include <arpa/inet.h>
+
+#include "verbs_shim/verbs_device.h"
 #include "verbs_shim/verbs_transport.h"
 #endif
 
@@ -86,6 +91,27 @@ std::string transports_help() {
     s += "  \tkeys: " + keys_help(b.keys()) + "\n";
   }
   return s;
+}
+
+std::string list_gids(const std::string& dev) {
+#if CLIO_HAVE_VERBS
+  std::string out;
+  for (const GidEntry& g : ranked_gids(dev, 1)) {
+    std::string v4 = "-";
+    if (std::memcmp(g.gid.raw, "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0) {
+      char buf[INET_ADDRSTRLEN] = "";
+      inet_ntop(AF_INET, g.gid.raw + 12, buf, sizeof buf);
+      v4 = buf;
+    }
+    out += std::to_string(g.index) + "\t" + gid_text(g.gid) + "\t" + gid_type_name(g.type) + "\t" +
+           (g.netdev.empty() ? "-" : g.netdev) + "\t" + v4 + "\n";
+  }
+  return out;
+#else
+  (void)dev;
+  throw TransportError(TransportError::Kind::kNoDevice,
+                       "verbs: this build has no verbs backend (libibverbs was not found)");
+#endif
 }
 
 }  // namespace clio::net

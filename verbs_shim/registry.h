@@ -38,4 +38,11 @@ std::unique_ptr<Transport> connect(const std::string& locator, Endpoint* server)
 /// Help text listing every backend, its locator form and keys.
 std::string transports_help();
 
+/// The GID table of RDMA device `dev` ("" = the first) port 1, best first (the first is what a
+/// verbs locator without gid= uses; verbs_device.h, ranked_gids()): one line per filled entry,
+/// "<index>\t<GID>\t<type>\t<network device>\t<IPv4 address or ->". What `clio-mn
+/// --list-gids` prints and scripts/rxe-setup.sh and scripts/rxe-vm.sh read, so that the choice
+/// is made in one place. Throws TransportError (no device; built without libibverbs).
+std::string list_gids(const std::string& dev);
+
 }  // namespace clio::net

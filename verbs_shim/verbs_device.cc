@@ -3,7 +3,9 @@
 #include "verbs_shim/verbs_device.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -54,22 +56,58 @@ bool query_gid(ibv_context* ctx, uint8_t port, int index, ibv_gid_entry* e) {
   return !gid_empty(e->gid);
 }
 
-int pick_gid(ibv_context* ctx, uint8_t port, int table_len, bool ethernet) {
-  if (!ethernet) return 0;
-  int v2_routable = -1, any = -1;
+std::vector<GidEntry> rank_gids(ibv_context* ctx, uint8_t port, int table_len, bool ethernet) {
+  std::vector<GidEntry> out;
   for (int i = 0; i < table_len; ++i) {
     ibv_gid_entry e{};
     if (!query_gid(ctx, port, i, &e)) continue;
+    GidEntry g;
+    g.index = i;
+    g.gid = e.gid;
+    g.type = e.gid_type;
+    char name[IF_NAMESIZE];
+    if (e.ndev_ifindex != 0 && if_indextoname(e.ndev_ifindex, name) != nullptr) g.netdev = name;
     const bool v2 = e.gid_type == IBV_GID_TYPE_ROCE_V2;
-    if (v2 && gid_ipv4_mapped(e.gid)) return i;
-    if (v2 && !gid_link_local(e.gid) && v2_routable < 0) v2_routable = i;
-    if (!gid_link_local(e.gid) && any < 0) any = i;
+    if (!ethernet)
+      g.rank = 1;
+    else if (gid_link_local(e.gid))
+      g.rank = 4;
+    else
+      g.rank = v2 && gid_ipv4_mapped(e.gid) ? 1 : v2 ? 2 : 3;
+    out.push_back(std::move(g));
   }
-  if (v2_routable >= 0) return v2_routable;
-  return any >= 0 ? any : 0;
+  std::stable_sort(out.begin(), out.end(),
+                   [](const GidEntry& a, const GidEntry& b) { return a.rank < b.rank; });
+  return out;
+}
+
+/// The index the backend uses when none is given: the best ranked, else 0.
+int pick_gid(ibv_context* ctx, uint8_t port, int table_len, bool ethernet) {
+  if (!ethernet) return 0;
+  const std::vector<GidEntry> ranked = rank_gids(ctx, port, table_len, ethernet);
+  return !ranked.empty() && ranked[0].rank < 4 ? ranked[0].index : 0;
 }
 
 }  // namespace
+
+const char* gid_type_name(uint32_t type) {
+  switch (type) {
+    case IBV_GID_TYPE_ROCE_V2:
+      return "RoCE v2";
+    case IBV_GID_TYPE_ROCE_V1:
+      return "RoCE v1";
+    default:
+      return "IB";
+  }
+}
+
+std::vector<GidEntry> ranked_gids(const std::string& dev, uint8_t port_num) {
+  const VerbsPort p = VerbsPort::open(dev, port_num, -1);
+  ibv_port_attr pa{};
+  if (const int rc = ibv_query_port(p.context(), port_num, &pa); rc != 0)
+    throw verbs_error(p.device(), "ibv_query_port(" + std::to_string(port_num) + ")", rc);
+  return rank_gids(p.context(), port_num, pa.gid_tbl_len, p.ethernet());
+}
 
 std::string gid_text(const ibv_gid& gid) {
   char buf[INET6_ADDRSTRLEN] = "?";

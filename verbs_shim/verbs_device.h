@@ -8,8 +8,9 @@
 // the link-local one; on soft-RoCE (rdma_rxe) over `lo` it cannot be used to create an address
 // handle, nor to bring an RC QP to RTR ("Failed to modify QP to RTR"), because no route leads
 // to fe80:: on loopback. Hence:
-//   - gid_index < 0 picks one: on Ethernet the first RoCE v2 GID holding an IPv4 address, else
-//     the first non-link-local RoCE v2 GID, else the first non-empty one; on InfiniBand, 0;
+//   - gid_index < 0 picks the first of ranked_gids(): on Ethernet the first RoCE v2 GID holding
+//     an IPv4 address, else the first non-link-local RoCE v2 GID, else the first non-link-local
+//     one; on InfiniBand, 0 (`clio-mn --list-gids` prints the ranking; scripts use it);
 //   - an explicit index whose GID is empty is refused with the port's table and a suggestion;
 //   - errors from AH creation and RTR carry the same table (gid_hint()).
 #pragma once
@@ -18,6 +19,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "verbs_shim/verbs_raii.h"
 
@@ -66,6 +68,26 @@ class VerbsPort {
   ibv_mtu active_mtu_ = IBV_MTU_1024;
   ibv_device_attr attr_{};
 };
+
+/// One filled entry of a port's GID table.
+struct GidEntry {
+  int index = 0;
+  ibv_gid gid{};
+  uint32_t type = 0;   ///< IBV_GID_TYPE_*
+  std::string netdev;  ///< the network device it comes from ("" if none)
+  int rank = 0;        ///< 1 best: see ranked_gids()
+};
+
+/// The filled entries of `dev` port `port_num`'s GID table (`dev` "" = the first device), best
+/// first: the choice the verbs backend makes when a locator names no gid= (the first entry)
+/// and the order scripts try them in, made here only. On Ethernet: 1 RoCE v2 holding an IPv4
+/// address, 2 other RoCE v2 that are not link-local, 3 others that are not link-local, 4
+/// link-local; on InfiniBand all rank 1, in table order. Throws TransportError as
+/// VerbsPort::open does for a missing device or port.
+std::vector<GidEntry> ranked_gids(const std::string& dev, uint8_t port_num);
+
+/// "RoCE v2", "RoCE v1", "IB".
+const char* gid_type_name(uint32_t type);
 
 /// The first RDMA device's name, or "" when there is none (never throws).
 std::string first_verbs_device();

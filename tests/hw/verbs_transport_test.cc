@@ -6,11 +6,14 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <vector>
 
 #include "common/clock.h"
 #include "common/rng.h"
 #include "hw_device.h"
+#include "verbs_shim/registry.h"
+#include "verbs_shim/verbs_device.h"
 
 namespace clio::net {
 namespace {
@@ -100,6 +103,21 @@ TEST_F(VerbsTransportTest, WithoutInlineToo) {
   auto plain = connect(server_->locator() + ",inline=0", &ep);
   EXPECT_EQ(dynamic_cast<VerbsTransport&>(*plain).max_inline(), 0u);
   exchange(*plain, *server_, ep, make(300, std::min(server_->mtu(), plain->mtu()), 3));
+}
+
+// The GID ranking scripts read (clio-mn --list-gids) starts with the GID the backend picks when a
+// locator names none: the choice is made in one place.
+TEST(VerbsGidChoiceTest, ListGidsPutsTheDefaultChoiceFirst) {
+  if (const std::string why = testing::verbs_unavailable(); !why.empty()) GTEST_SKIP() << why;
+  const char* d = std::getenv("CLIO_RDMA_DEV");
+  const std::string dev = d != nullptr ? d : "";
+  const VerbsPort picked = VerbsPort::open(dev, 1, -1);
+  const std::string table = list_gids(dev);
+  ASSERT_FALSE(table.empty());
+  EXPECT_EQ(table.substr(0, table.find('\t')), std::to_string(picked.gid_index())) << table;
+  EXPECT_NE(table.find(gid_text(picked.gid())), std::string::npos) << table;
+  const std::vector<GidEntry> ranked = ranked_gids(dev, 1);
+  for (size_t i = 1; i < ranked.size(); ++i) EXPECT_LE(ranked[i - 1].rank, ranked[i].rank);
 }
 
 }  // namespace

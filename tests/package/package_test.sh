@@ -10,7 +10,7 @@ src=$PWD
 dir=build-pkg
 case "${1:-}" in
   --build-dir) dir="${2:?--build-dir needs a directory}" ;;
-  -h|--help) sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) "$(dirname "$0")/../../scripts/help.sh" "$0"; exit 0 ;;
   "") ;;
   *) echo "package_test.sh: unknown argument '$1'" >&2; exit 2 ;;
 esac
