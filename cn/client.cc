@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// CLib: opening, attaching, sharing, placement, and the public calls on top of the per-thread
-// engine (engine.cc).
+// CLib's API front end: opening, attaching, closing, and the public calls on top of the
+// per-thread engine (engine.cc). Beside it: errors.cc (errno messages), share_token.cc (the
+// token's format), placement.cc (which MN a ralloc goes to).
 #include <cerrno>
-#include <cinttypes>
 #include <cstring>
 #include <thread>
 
 #include "cn/client_impl.h"
+#include "cn/share_token.h"
 #include "common/log.h"
 #include "common/rng.h"
 #include "verbs_shim/locator.h"
@@ -14,98 +15,6 @@
 namespace clio {
 
 using wire::Header;
-
-int status_to_errno(Status s) {
-  switch (s) {
-    case Status::kOk:
-      return 0;
-    case Status::kUnmapped:
-      return -EFAULT;
-    case Status::kPermission:
-    case Status::kNoSuchRas:
-      return -EACCES;
-    case Status::kNoMemory:
-      return -ENOMEM;
-    case Status::kFixedVaUnavailable:
-      return -EADDRINUSE;
-    case Status::kVaInUse:
-      return -EEXIST;
-    case Status::kBadArgument:
-      return -EINVAL;
-    case Status::kTooManyRas:
-      return -EMFILE;
-    case Status::kShuttingDown:
-      return -ESHUTDOWN;
-    case Status::kRetryLater:
-      return -EAGAIN;
-    case Status::kStale:
-      return -EIO;
-    case Status::kAuthRequired:
-      return -ENOKEY;
-    case Status::kBadCredential:
-      return -EKEYREJECTED;
-    case Status::kQuotaMemory:
-      return -EDQUOT;
-    case Status::kQuotaSlots:
-      return -ENOBUFS;
-    case Status::kIdMismatch:
-      return -EPROTO;
-    default:
-      return -EPROTO;  // a packet-level status in an answer: the MN misunderstood us
-  }
-}
-
-const char* error_string(int err) {
-  switch (-err) {
-    case 0:
-      return "success";
-    case EFAULT:
-      return "remote address is not in any allocation (never allocated, or freed)";
-    case EACCES:
-      return "permission denied: read-only memory or key, or the address space was closed";
-    case ENOMEM:
-      return "the memory node is out of remote memory";
-    case EINVAL:
-      return "invalid argument";
-    case ETIMEDOUT:
-      return "the memory node did not answer before the deadline (unreachable or down)";
-    case EAGAIN:
-      return "the memory node stayed busy until the deadline, or too many requests are unfinished";
-    case EADDRINUSE:
-      return "fixed address refused: its page-table buckets are full";
-    case EEXIST:
-      return "fixed address overlaps an existing allocation";
-    case EMFILE:
-      return "the memory node has no room for another address space";
-    case ESHUTDOWN:
-      return "the memory node is shutting down";
-    case EPROTO:
-      return "protocol error: the memory node did not understand a request";
-    case EIO:
-      return "outcome unknown: the memory node could not prove the write or atomic had not run "
-             "(its records of executed requests do not reach back far enough), so it refused it";
-    case ENOKEY:
-      return "the memory node requires a credential: set CLIO_AUTH_FILE or the locator key "
-             "auth_file= to its --auth-file";
-    case EKEYREJECTED:
-      return "the memory node rejected the credential (not the secret of its --auth-file)";
-    case EDQUOT:
-      return "the address space's memory quota on the memory node is used up";
-    case ENOBUFS:
-      return "the address space's page-table slot quota on the memory node is used up";
-    case EPERM:
-      return "not the holder of this lock";
-    case EDEADLK:
-      return "this thread already holds the lock";
-    case ECONNREFUSED:
-      return "no memory node is listening at that locator";
-    case ENETUNREACH:
-      return "the transport could not be set up (see the log for the reason)";
-    case ENOSPC:
-      return "the buffer is too small";
-  }
-  return "unknown error";
-}
 
 // --- Impl and per-thread contexts ---------------------------------------------------------
 
@@ -195,42 +104,6 @@ ThreadCtx& Client::Impl::ctx() {
   }
   cache[next_victim++ % 4] = Entry{serial, found};
   return *found;
-}
-
-size_t Client::Impl::place(uint64_t size, const std::vector<bool>& skip) {
-  const size_t n = mns.size();
-  // MNs that recently failed to answer are left out while any other one remains.
-  const uint64_t now = fast_now_ns();
-  bool any_healthy = false;
-  for (size_t m = 0; m < n; ++m) any_healthy |= !skip[m] && mns[m]->suspect_until_ns.load() <= now;
-  auto usable = [&](size_t m) {
-    return !skip[m] && (!any_healthy || mns[m]->suspect_until_ns.load() <= now);
-  };
-  switch (placement.load(std::memory_order_relaxed)) {
-    case CLIO_PLACE_FILL_FIRST:
-      for (size_t m = 0; m < n; ++m)
-        if (usable(m)) return m;
-      break;
-    case CLIO_PLACE_LEAST_USED: {
-      size_t best = n;
-      for (size_t m = 0; m < n; ++m) {
-        if (!usable(m)) continue;
-        if (best == n || mns[m]->free_pages.load() * mns[m]->page_bytes >
-                             mns[best]->free_pages.load() * mns[best]->page_bytes)
-          best = m;
-      }
-      if (best != n) return best;
-      break;
-    }
-    default: {
-      const uint64_t start = next_spread.fetch_add(1, std::memory_order_relaxed);
-      for (size_t k = 0; k < n; ++k)
-        if (usable((start + k) % n)) return (start + k) % n;
-      break;
-    }
-  }
-  (void)size;
-  return n;
 }
 
 // --- Client -------------------------------------------------------------------------------
@@ -425,55 +298,37 @@ int Client::close() {
   }
 }
 
-// --- Sharing ------------------------------------------------------------------------------
-// Token: "clio1;<w>;<pid>;<key hex>;<page bytes>;<locator>;..." with one (pid, key, page,
-// locator) group per MN. Locators never contain ';'.
+// --- Sharing (the token's format: cn/share_token.h) -----------------------------------------
 
 int Client::export_token(bool writable, std::string* token) {
   if (token == nullptr) return -EINVAL;
   if (!impl_->open.load()) return -EACCES;
   if (!impl_->owner) return -EACCES;
-  std::string t = std::string("clio1;") + (writable ? "1" : "0");
-  char num[64];
-  for (const auto& m : impl_->mns) {
-    std::snprintf(num, sizeof num, ";%u;%016" PRIx64 ";%" PRIu64 ";", m->pid,
-                  writable ? m->key : m->key_ro, m->page_bytes);
-    t += num + m->locator;
-  }
-  *token = std::move(t);
+  ShareToken t;
+  t.writable = writable;
+  for (const auto& m : impl_->mns)
+    t.mns.push_back(TokenMn{m->pid, writable ? m->key : m->key_ro, m->page_bytes, m->locator});
+  *token = format_share_token(t);
   return 0;
 }
 
 int Client::attach(const std::string& token, std::unique_ptr<Client>* out) {
   if (out == nullptr) return -EINVAL;
-  std::vector<std::string> f;
-  for (size_t at = 0; at <= token.size();) {
-    const size_t semi = std::min(token.find(';', at), token.size());
-    f.push_back(token.substr(at, semi - at));
-    at = semi + 1;
-  }
-  if (f.size() < 6 || f[0] != "clio1" || (f[1] != "0" && f[1] != "1") || (f.size() - 2) % 4 != 0) {
-    CLIO_LOG(ERROR, "cn", "clio_attach: not a clio token");
+  ShareToken t;
+  if (const TokenError e = parse_share_token(token, &t); e != TokenError::kNone) {
+    CLIO_LOG(ERROR, "cn", "clio_attach: %s", token_error_message(e));
     return -EINVAL;
   }
   std::vector<std::unique_ptr<MnInfo>> mns;
-  for (size_t i = 2; i + 3 < f.size(); i += 4) {
+  for (TokenMn& tm : t.mns) {
     auto m = std::make_unique<MnInfo>();
-    char* end = nullptr;
-    const unsigned long pid = std::strtoul(f[i].c_str(), &end, 10);
-    if (f[i].empty() || *end != '\0' || pid == 0 || pid > 0xFFFFFFFFul) return -EINVAL;
-    const unsigned long long key = std::strtoull(f[i + 1].c_str(), &end, 16);
-    if (f[i + 1].size() != 16 || *end != '\0' || key == 0) return -EINVAL;
-    const unsigned long long page = std::strtoull(f[i + 2].c_str(), &end, 10);
-    if (*end != '\0' || page == 0 || (page & (page - 1)) != 0) return -EINVAL;
-    m->pid = static_cast<uint32_t>(pid);
-    m->key = key;
-    m->page_bytes = page;
-    m->writable = f[1] == "1";
-    m->locator = f[i + 3];
+    m->pid = tm.pid;
+    m->key = tm.key;
+    m->page_bytes = tm.page_bytes;
+    m->writable = t.writable;
+    m->locator = std::move(tm.locator);
     mns.push_back(std::move(m));
   }
-  if (mns.empty() || mns.size() > kMaxMns) return -EINVAL;
   for (const auto& m : mns) {
     try {
       (void)net::Locator::parse(m->locator);
@@ -551,7 +406,7 @@ int Client::ralloc(size_t size, uint64_t* addr) {
     int rc = -ENOMEM;
     // Try MNs in policy order; one that is full or unreachable does not stop the others.
     for (size_t tries = 0; tries < n; ++tries) {
-      const size_t m = c.place(size, skip);
+      const size_t m = c.place(skip);
       if (m >= n) break;
       Header rep;
       const int op = t.control(m, wire::Opcode::kRalloc, 0, 0, size);

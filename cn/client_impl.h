@@ -7,7 +7,7 @@
 // own requests) shares nothing between threads but the process-wide incast counter (an atomic).
 // Ordering rules (release ordering, fences) hold among one thread's requests, as in the paper.
 //
-// Client addresses carry the memory node: bits [48,54) name it, bits [0,48) are the VA there.
+// Client addresses carry the memory node (cn/address.h).
 #pragma once
 
 #include <atomic>
@@ -19,7 +19,9 @@
 #include <vector>
 
 #include "clio/client.h"
+#include "cn/address.h"
 #include "cn/congestion.h"
+#include "cn/errors.h"
 #include "cn/ordering.h"
 #include "cn/ring.h"
 #include "common/clock.h"
@@ -29,13 +31,6 @@
 #include "verbs_shim/transport.h"
 
 namespace clio {
-
-inline constexpr int kMnShift = 48;
-inline constexpr uint64_t kVaMask = (uint64_t{1} << kMnShift) - 1;
-inline constexpr size_t kMaxMns = 64;
-inline constexpr uint64_t client_address(size_t mn, uint64_t va) {
-  return (static_cast<uint64_t>(mn) << kMnShift) | va;
-}
 
 /// One memory node of a client: fixed at open (or attach).
 struct MnInfo {
@@ -84,8 +79,9 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
   ThreadCtx& ctx();
   /// The owner's remote address spaces, destroyed (best effort) on every MN.
   int destroy_all();
-  /// Which MN the next ralloc of `size` bytes goes to, per policy; `skip` MNs already failed.
-  size_t place(uint64_t size, const std::vector<bool>& skip);
+  /// Which MN the next ralloc goes to, per policy (choose_mn in cn/placement.h, over a snapshot
+  /// of the MNs taken now); `skip` MNs already failed. mns.size() when there is none.
+  size_t place(const std::vector<bool>& skip);
 
   const ClientOptions options;
   CongestionConfig cc;
@@ -222,8 +218,5 @@ class ThreadCtx {
   uint32_t batch_depth_ = 0;  ///< open rbatch_begin()s
   ClientCounters counters_;
 };
-
-/// Maps an MN status to the negative errno the API returns (kOk -> 0).
-int status_to_errno(Status s);
 
 }  // namespace clio

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 namespace clio {
 
@@ -48,11 +49,26 @@ enum class Status : uint8_t {
   kBadRequestId = 40,  ///< a request with session or seq 0
 };
 
-/// Short stable name, e.g. "kUnmapped". Never null.
-const char* status_name(Status s);
+/// One row of the status table (status.cc), the single source of what each status means.
+struct StatusInfo {
+  Status status;
+  const char* name;     ///< short and stable, e.g. "kUnmapped"
+  int err;              ///< the errno CLib's API returns for it, positive (0 for kOk)
+  const char* message;  ///< one sentence a person understands
+};
 
-/// One sentence a person understands, e.g. "address is not in any allocation". Never null.
-const char* status_message(Status s);
+/// Every status, in the enum's order.
+std::span<const StatusInfo> all_statuses();
+
+/// The row of `s`; a value that is no status gets a row named "kUnknownStatus" with EPROTO.
+const StatusInfo& status_info(Status s);
+
+/// Short stable name, e.g. "kUnmapped". Never null.
+inline const char* status_name(Status s) { return status_info(s).name; }
+
+/// One sentence a person understands, e.g. "remote address is not in any allocation ...".
+/// Never null.
+inline const char* status_message(Status s) { return status_info(s).message; }
 
 /// True for the statuses that only packet validation returns.
 constexpr bool is_packet_error(Status s) { return static_cast<uint8_t>(s) >= 32; }
