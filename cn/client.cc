@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // CLib's API front end: opening, attaching, closing, and the public calls on top of the
-// per-thread engine (engine.cc). Beside it: errors.cc (errno messages), share_token.cc (the
+// per-thread engine (cn/engine.h). Beside it: errors.cc (errno messages), share_token.cc (the
 // token's format), placement.cc (which MN a ralloc goes to).
 #include <cerrno>
 #include <cstring>
@@ -16,7 +16,7 @@ namespace clio {
 
 using wire::Header;
 
-// --- Impl and per-thread contexts ---------------------------------------------------------
+// --- Impl and per-thread engines -----------------------------------------------------------
 
 namespace {
 std::atomic<uint64_t> g_next_serial{1};
@@ -27,12 +27,12 @@ Client::Impl::Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> 
       mns(std::move(m)),
       owner(own),
       serial(g_next_serial.fetch_add(1)),
-      ctx_by_id(new std::atomic<ThreadCtx*>[ThreadCtx::kMaxThreads]) {
+      engine_by_id(new std::atomic<Engine*>[Engine::kMaxThreads]) {
   cc.enabled = o.congestion_control;
   cc.max_window = o.window;
   cc.initial_window = std::min<double>(16, o.window);
   if (o.target_delay_us != 0) cc.target_floor_ns = o.target_delay_us * 1000;
-  for (size_t i = 0; i < ThreadCtx::kMaxThreads; ++i) ctx_by_id[i].store(nullptr);
+  for (size_t i = 0; i < Engine::kMaxThreads; ++i) engine_by_id[i].store(nullptr);
 }
 
 Client::Impl::~Impl() { stop_keepalive(); }
@@ -45,7 +45,7 @@ void Client::Impl::start_keepalive() {
                            [this] { return ka_stop; })) {
       lock.unlock();
       try {
-        ThreadCtx& t = ctx();
+        Engine& t = engine();
         for (size_t m = 0; m < mns.size(); ++m) {
           wire::Header rep;
           const int op = t.control(m, wire::Opcode::kStats, 0, 0, 0);
@@ -71,34 +71,34 @@ void Client::Impl::stop_keepalive() {
   if (keepalive.joinable()) keepalive.join();
 }
 
-ThreadCtx& Client::Impl::ctx() {
+Engine& Client::Impl::engine() {
   // A few clients per thread are remembered without the lock; serials are never reused.
   struct Entry {
     uint64_t serial = 0;
-    ThreadCtx* ctx = nullptr;
+    Engine* engine = nullptr;
   };
   thread_local Entry cache[4];
   thread_local unsigned next_victim = 0;
-  // The thread that first used this client (most clients have one) finds its context here,
+  // The thread that first used this client (most clients have one) finds its engine here,
   // without the lock, however many clients it uses.
   const auto me = std::this_thread::get_id();
-  if (first_owner.load(std::memory_order_acquire) == me) return *ctxs_first;
+  if (first_owner.load(std::memory_order_acquire) == me) return *first_engine;
   for (const Entry& e : cache)
-    if (e.serial == serial) return *e.ctx;
-  std::lock_guard lock(ctx_mu);
-  ThreadCtx* found = nullptr;
-  for (size_t i = 0; i < ctxs.size(); ++i)
-    if (ctx_owners[i] == me) found = ctxs[i].get();
+    if (e.serial == serial) return *e.engine;
+  std::lock_guard lock(engine_mu);
+  Engine* found = nullptr;
+  for (size_t i = 0; i < engines.size(); ++i)
+    if (engine_owners[i] == me) found = engines[i].get();
   if (found == nullptr) {
-    if (ctxs.size() >= ThreadCtx::kMaxThreads)
+    if (engines.size() >= Engine::kMaxThreads)
       throw Error("clio: more than 1024 threads used one client");
-    const uint16_t id = static_cast<uint16_t>(ctxs.size());
-    ctxs.push_back(std::make_unique<ThreadCtx>(*this, id));
-    ctx_owners.push_back(me);
-    found = ctxs.back().get();
-    ctx_by_id[id].store(found, std::memory_order_release);
+    const uint16_t id = static_cast<uint16_t>(engines.size());
+    engines.push_back(std::make_unique<Engine>(*this, id));
+    engine_owners.push_back(me);
+    found = engines.back().get();
+    engine_by_id[id].store(found, std::memory_order_release);
     if (id == 0) {
-      ctxs_first = found;
+      first_engine = found;
       first_owner.store(me, std::memory_order_release);
     }
   }
@@ -173,13 +173,13 @@ int transport_errno(const net::TransportError& e) {
   return -ENETUNREACH;
 }
 
-/// Runs the calling thread's context, turning set-up failures into an errno.
+/// Runs the calling thread's engine, turning set-up failures into an errno.
 template <typename F>
-int on_ctx(Client::Impl& impl, F&& f) {
+int on_engine(Client::Impl& impl, F&& f) {
   if (!impl.open.load(std::memory_order_relaxed)) return -EACCES;
-  ThreadCtx* t;
+  Engine* t;
   try {
-    t = &impl.ctx();
+    t = &impl.engine();
   } catch (const net::TransportError& e) {
     CLIO_LOG(ERROR, "cn", "%s", e.what());
     return transport_errno(e);
@@ -191,7 +191,7 @@ int on_ctx(Client::Impl& impl, F&& f) {
 }
 
 /// One MN's stats: page size, free and total pages (kStats answer). 0 or -errno.
-int query_stats(ThreadCtx& t, size_t mn, Header* reply) {
+int query_stats(Engine& t, size_t mn, Header* reply) {
   const int op = t.control(mn, wire::Opcode::kStats, 0, 0, 0);
   if (op < 0) return op;
   return t.wait(static_cast<uint32_t>(op), reply);
@@ -229,9 +229,9 @@ int Client::open(const std::string& locator, const ClientOptions& options,
   }
   auto impl = std::make_unique<Impl>(o, std::move(mns), /*owner=*/true);
   impl->auth = auth;
-  ThreadCtx* t;
+  Engine* t;
   try {
-    t = &impl->ctx();
+    t = &impl->engine();
   } catch (const net::TransportError& e) {
     CLIO_LOG(ERROR, "cn", "clio_open(\"%s\"): %s", locator.c_str(), e.what());
     return transport_errno(e);
@@ -273,7 +273,7 @@ int Client::open(const std::string& locator, const ClientOptions& options,
 
 int Client::Impl::destroy_all() {
   if (!owner) return 0;
-  ThreadCtx& t = ctx();
+  Engine& t = engine();
   t.release();
   std::vector<int> ops;
   for (size_t m = 0; m < mns.size(); ++m)
@@ -340,7 +340,7 @@ int Client::attach(const std::string& token, std::unique_ptr<Client>* out) {
   }
   auto impl = std::make_unique<Impl>(ClientOptions{}, std::move(mns), /*owner=*/false);
   try {
-    (void)impl->ctx();
+    (void)impl->engine();
   } catch (const ConfigError& e) {  // a locator the transport itself refuses
     CLIO_LOG(ERROR, "cn", "clio_attach: %s", e.what());
     return -EINVAL;
@@ -373,7 +373,7 @@ uint64_t Client::page_bytes() const { return impl_->mns[0]->page_bytes; }
 const ClientCounters& Client::counters() const {
   static const ClientCounters kNone{};
   try {
-    return impl_->ctx().counters();
+    return impl_->engine().counters();
   } catch (const Error&) {
     return kNone;
   }
@@ -385,7 +385,7 @@ void Client::disable_ordering_for_benchmarks() { impl_->ordering = false; }
 
 int Client::ralloc(size_t size, uint64_t* addr) {
   if (addr == nullptr || size == 0) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     Impl& c = *impl_;
     const size_t n = c.mns.size();
     std::vector<bool> skip(n, false);
@@ -424,7 +424,7 @@ int Client::ralloc(size_t size, uint64_t* addr) {
 }
 
 int Client::rfree(uint64_t addr) {
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     const size_t m = addr >> kMnShift;
     if (m >= impl_->mns.size()) return -EFAULT;
     const int op = t.control(m, wire::Opcode::kRfree, 0, addr & kVaMask, 0);
@@ -435,7 +435,7 @@ int Client::rfree(uint64_t addr) {
 int Client::rread(uint64_t addr, void* buf, size_t len) {
   if (len == 0) return 0;
   if (buf == nullptr) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     const int op = t.read_write(false, addr, static_cast<std::byte*>(buf), nullptr, len);
     return op < 0 ? op : t.wait(static_cast<uint32_t>(op));
   });
@@ -444,7 +444,7 @@ int Client::rread(uint64_t addr, void* buf, size_t len) {
 int Client::rwrite(uint64_t addr, const void* buf, size_t len) {
   if (len == 0) return 0;
   if (buf == nullptr) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     const int op = t.read_write(true, addr, nullptr, static_cast<const std::byte*>(buf), len);
     return op < 0 ? op : t.wait(static_cast<uint32_t>(op));
   });
@@ -452,7 +452,7 @@ int Client::rwrite(uint64_t addr, const void* buf, size_t len) {
 
 int Client::rcas(uint64_t addr, uint64_t expected, uint64_t desired, uint64_t* old) {
   if (old == nullptr || (addr & 7) != 0) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     const int op = t.atomic(wire::Opcode::kCas, addr, expected, desired);
     if (op < 0) return op;
     Header rep;
@@ -464,7 +464,7 @@ int Client::rcas(uint64_t addr, uint64_t expected, uint64_t desired, uint64_t* o
 
 int Client::rfaa(uint64_t addr, uint64_t add, uint64_t* old) {
   if (old == nullptr || (addr & 7) != 0) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     const int op = t.atomic(wire::Opcode::kFaa, addr, add, 0);
     if (op < 0) return op;
     Header rep;
@@ -479,7 +479,7 @@ int Client::rfaa(uint64_t addr, uint64_t add, uint64_t* old) {
 int Client::start_rw(bool write, uint64_t addr, std::byte* in, const std::byte* out, size_t len,
                      Handle* h) {
   if (h == nullptr || (len != 0 && (write ? out == nullptr : in == nullptr))) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     const int op = t.read_write(write, addr, in, out, len);
     if (op < 0) return op;
     *h = Handle::from_id(t.handle_of(static_cast<uint32_t>(op)));
@@ -503,7 +503,7 @@ template <typename Valid, typename Id, typename Clear>
 int poll_handles(Client::Impl& impl, size_t n, Valid&& valid, Id&& id, Clear&& clear,
                  std::span<int> results) {
   if (results.size() < n) return -EINVAL;
-  return on_ctx(impl, [&](ThreadCtx& t) {
+  return on_engine(impl, [&](Engine& t) {
     // Check every handle first, so a bad one changes nothing. Empty handles (finished by an
     // earlier rpoll) are skipped, so the same array can be polled until everything is done.
     for (size_t i = 0; i < n; ++i) {
@@ -544,7 +544,7 @@ int Client::rpoll(clio_handle* hs, size_t n, std::span<int> results) {
 }
 
 int Client::rwait(Handle h) {
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     uint32_t op;
     if (!t.op_of(h.id(), &op)) return -EINVAL;
     return t.wait(op);
@@ -552,25 +552,25 @@ int Client::rwait(Handle h) {
 }
 
 int Client::rrelease() {
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     t.release();
     return 0;
   });
 }
 
 int Client::rbatch_begin() {
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     t.batch_begin();
     return 0;
   });
 }
 
 int Client::rbatch_end() {
-  return on_ctx(*impl_, [&](ThreadCtx& t) { return t.batch_end(); });
+  return on_engine(*impl_, [&](Engine& t) { return t.batch_end(); });
 }
 
 int Client::rfence() {
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     t.fence();
     return 0;
   });
@@ -580,7 +580,7 @@ int Client::rfence() {
 
 int Client::rlock(uint64_t lock_addr) {
   if ((lock_addr & 7) != 0) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     const uint64_t me = t.lock_token();
     const uint64_t deadline = fast_now_ns() + impl_->options.lock_timeout_ms * 1'000'000;
     uint64_t backoff_ns = 1'000;
@@ -604,7 +604,7 @@ int Client::rlock(uint64_t lock_addr) {
 
 int Client::runlock(uint64_t lock_addr) {
   if ((lock_addr & 7) != 0) return -EINVAL;
-  return on_ctx(*impl_, [&](ThreadCtx& t) {
+  return on_engine(*impl_, [&](Engine& t) {
     t.release();  // the critical section's writes are done before the lock is seen free
     const int op = t.atomic(wire::Opcode::kCas, lock_addr, t.lock_token(), 0);
     if (op < 0) return op;
