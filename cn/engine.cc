@@ -175,11 +175,7 @@ int Engine::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint64_
   CLIO_DCHECK(queued);
   (void)queued;
   pump_needed_ = true;
-  if (p.full_fence) {
-    ++full_fences_;
-  } else {
-    index_.add(lo, hi, p.write);
-  }
+  ordering_.track(ordered(p));
   ++ops_[op].remaining;
   return static_cast<int>(i);
 }
@@ -324,11 +320,12 @@ bool Engine::poll(uint32_t op, int* result, bool advance) {
 }
 
 void Engine::fence() {
-  // Nothing tracked: nothing to hold back. A second fence at the same point adds nothing.
-  if (head_ == UINT32_MAX || (!fences_.empty() && fences_.back() == next_seq_)) return;
-  const bool added = fences_.push_back(next_seq_);  // bounded: see fences_
-  CLIO_DCHECK(added);
-  (void)added;
+  // A fence is never dropped: when the tracker holds all it can, earlier requests complete
+  // (or fail at their deadlines) until one fence is done, and then this one is recorded.
+  while (ordering_.fence(next_seq_, head_ != UINT32_MAX) == OrderingTracker::FenceResult::kFull) {
+    const uint64_t now = fast_now_ns();
+    if (!progress(now)) idle(now);
+  }
 }
 
 void Engine::release() {

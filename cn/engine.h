@@ -23,7 +23,7 @@
 
 #include "clio/client.h"
 #include "cn/congestion.h"
-#include "cn/ordering.h"
+#include "cn/ordering_tracker.h"
 #include "cn/ring.h"
 #include "common/clock.h"
 #include "common/wire.h"
@@ -97,6 +97,9 @@ class Engine {
   /// The op a handle names, if it belongs to this thread and is live.
   bool op_of(uint64_t handle, uint32_t* op) const;
 
+  /// Requests issued after it wait until every request issued before it is complete. Does not
+  /// block, unless the most fences the engine tracks are outstanding (which the API cannot reach:
+  /// see ordering_): then it makes progress until one is done.
   void fence();
   /// Blocks until every request issued before it is complete.
   void release();
@@ -133,6 +136,8 @@ class Engine {
 
   // --- engine_send.cc: what may leave, sending, timers --------------------------------------
   void pump(uint64_t now);
+  struct Tracked;  ///< the ordering rules' view of the tracked packets
+  static OrderedRequest ordered(const Packet& p);
   bool blocked(const Packet& p) const;
   void send(Packet& p, uint64_t now, bool retransmission);
   void flush();
@@ -167,13 +172,10 @@ class Engine {
   uint32_t head_ = UINT32_MAX, tail_ = UINT32_MAX;
   Ring<uint32_t> queued_{kMaxPackets};  ///< not yet sent, in program order
   std::vector<uint32_t> in_flight_;     ///< sent, not answered (any order)
-  /// Seq of each fence still holding requests back, distinct and rising: requests after a fence
-  /// wait until those before it complete, so each fence has live requests between it and the
-  /// next, and there are at most kMaxPackets + 1 of them.
-  Ring<uint64_t> fences_{kMaxPackets + 1};
-  ConflictIndex index_;
+  /// The ordering rules' state. Requests after a fence wait until those before it complete, so
+  /// each fence normally has live requests between it and the next: at most kMaxPackets + 1.
+  OrderingTracker ordering_{kMaxPackets + 1};
   uint64_t next_seq_ = 1;
-  uint32_t full_fences_ = 0;             ///< control packets tracked
   uint64_t pass_ = 1;                    ///< pump passes, to mark full windows cheaply
   bool pump_needed_ = false;             ///< something changed since the last pump
   uint64_t next_timer_ns_ = UINT64_MAX;  ///< no timeout, retry or deadline falls before this
@@ -232,6 +234,10 @@ struct Engine::Path {
   uint64_t full_pass = 0;       ///< pump pass in which the window was found full
   std::vector<net::TxItem> tx;  ///< this round's sends, flushed in one burst
 };
+
+inline OrderedRequest Engine::ordered(const Packet& p) {
+  return OrderedRequest{p.seq, p.lo, p.hi, p.write, p.full_fence};
+}
 
 inline void Engine::drop_op(uint32_t op) {
   Op& o = ops_[op];

@@ -110,11 +110,6 @@ void Engine::finish(Packet& p, int err) {
     Incast::outstanding().fetch_sub(p.reply_bytes, std::memory_order_relaxed);
     p.counted = false;
   }
-  if (p.full_fence) {
-    --full_fences_;
-  } else {
-    index_.remove(p.lo, p.hi, p.write);
-  }
   // Unlink from program order.
   if (p.prev != UINT32_MAX)
     packets_[p.prev].next = p.next;
@@ -134,8 +129,8 @@ void Engine::finish(Packet& p, int err) {
   p.state = Packet::kFree;
   free_packets_.push_back(i);
   // Fences whose requests have all completed stop holding anything back.
-  while (!fences_.empty() && (head_ == UINT32_MAX || packets_[head_].seq >= fences_.front()))
-    fences_.pop_front();
+  ordering_.untrack(ordered(p),
+                    head_ == UINT32_MAX ? OrderingTracker::kNoneTracked : packets_[head_].seq);
 }
 
 }  // namespace clio

@@ -11,27 +11,34 @@ namespace clio {
 
 // --- Ordering and sending -----------------------------------------------------------------
 
-bool Engine::blocked(const Packet& p) const {
-  const uint64_t oldest = packets_[head_].seq;
-  if (!fences_.empty() && p.seq >= fences_.front() && oldest < fences_.front()) return true;
-  if (p.full_fence) return oldest != p.seq;  // waits for everything before it
-  if (full_fences_ != 0) {
-    // A control operation issued earlier and still tracked holds everything after it.
-    for (uint32_t i = head_; i != UINT32_MAX && packets_[i].seq < p.seq; i = packets_[i].next)
-      if (packets_[i].full_fence) return true;
-  }
-  if (!c_.ordering || !index_.may_conflict(p.lo, p.hi, p.write, /*self_tracked=*/true))
+// What the ordering rules (OrderingTracker::must_wait) see of the tracked packets.
+struct Engine::Tracked {
+  const Engine& e;
+  uint64_t oldest_seq() const { return e.packets_[e.head_].seq; }
+  bool full_fence_before(uint64_t seq) const {
+    for (uint32_t i = e.head_; i != UINT32_MAX && e.packets_[i].seq < seq; i = e.packets_[i].next)
+      if (e.packets_[i].full_fence) return true;
     return false;
-  for (uint32_t i : in_flight_) {
-    const Packet& q = packets_[i];
-    if (ranges_conflict(p.lo, p.hi, p.write, q.lo, q.hi, q.write)) return true;
   }
-  for (size_t k = 0; k < queued_.size(); ++k) {  // earlier requests still waiting, in order
-    const Packet& q = packets_[queued_[k]];
-    if (q.seq >= p.seq) break;
-    if (ranges_conflict(p.lo, p.hi, p.write, q.lo, q.hi, q.write)) return true;
+  template <typename F>
+  bool any_in_flight(F&& f) const {
+    for (uint32_t i : e.in_flight_)
+      if (f(e.packets_[i])) return true;
+    return false;
   }
-  return false;
+  template <typename F>
+  bool any_queued_before(uint64_t seq, F&& f) const {
+    for (size_t k = 0; k < e.queued_.size(); ++k) {  // earlier requests still waiting, in order
+      const Packet& q = e.packets_[e.queued_[k]];
+      if (q.seq >= seq) break;
+      if (f(q)) return true;
+    }
+    return false;
+  }
+};
+
+bool Engine::blocked(const Packet& p) const {
+  return ordering_.must_wait(ordered(p), c_.ordering, Tracked{*this});
 }
 
 void Engine::pump(uint64_t now) {
