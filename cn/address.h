@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace clio {
+namespace clio::cn {
 
 inline constexpr int kMnShift = 48;
 inline constexpr uint64_t kVaMask = (uint64_t{1} << kMnShift) - 1;
@@ -15,4 +15,4 @@ inline constexpr uint64_t client_address(size_t mn, uint64_t va) {
   return (static_cast<uint64_t>(mn) << kMnShift) | va;
 }
 
-}  // namespace clio
+}  // namespace clio::cn

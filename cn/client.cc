@@ -15,18 +15,29 @@
 namespace clio {
 
 using wire::Header;
+// CLib's internals this file uses (clio::cn); its own helpers are in cn too, below.
+using cn::client_address;
+using cn::Engine;
+using cn::kMnShift;
+using cn::kVaMask;
+using cn::MnInfo;
+using cn::ShareToken;
+using cn::TokenError;
+using cn::TokenMn;
 
 // --- Impl and per-thread engines -----------------------------------------------------------
 
+namespace cn {
 namespace {
 std::atomic<uint64_t> g_next_serial{1};
 }  // namespace
+}  // namespace cn
 
 Client::Impl::Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> m, bool own)
     : options(o),
       mns(std::move(m)),
       owner(own),
-      serial(g_next_serial.fetch_add(1)),
+      serial(cn::g_next_serial.fetch_add(1)),
       engine_by_id(new std::atomic<Engine*>[Engine::kMaxThreads]) {
   cc.enabled = o.congestion_control;
   cc.max_window = o.window;
@@ -114,6 +125,7 @@ Client::~Client() {
   if (impl_ && impl_->open.load()) close();
 }
 
+namespace cn {
 namespace {
 
 /// Splits "a;b;c" and strips CLib's own keys from each locator into *o.
@@ -198,6 +210,12 @@ int query_stats(Engine& t, size_t mn, Header* reply) {
 }
 
 }  // namespace
+}  // namespace cn
+
+using cn::on_engine;
+using cn::parse_locators;
+using cn::query_stats;
+using cn::transport_errno;
 
 int Client::open(const std::string& locator, std::unique_ptr<Client>* out) {
   return open(locator, ClientOptions{}, out);
@@ -308,15 +326,15 @@ int Client::export_token(bool writable, std::string* token) {
   t.writable = writable;
   for (const auto& m : impl_->mns)
     t.mns.push_back(TokenMn{m->pid, writable ? m->key : m->key_ro, m->page_bytes, m->locator});
-  *token = format_share_token(t);
+  *token = cn::format_share_token(t);
   return 0;
 }
 
 int Client::attach(const std::string& token, std::unique_ptr<Client>* out) {
   if (out == nullptr) return -EINVAL;
   ShareToken t;
-  if (const TokenError e = parse_share_token(token, &t); e != TokenError::kNone) {
-    CLIO_LOG(ERROR, "cn", "clio_attach: %s", token_error_message(e));
+  if (const TokenError e = cn::parse_share_token(token, &t); e != TokenError::kNone) {
+    CLIO_LOG(ERROR, "cn", "clio_attach: %s", cn::token_error_message(e));
     return -EINVAL;
   }
   std::vector<std::unique_ptr<MnInfo>> mns;
@@ -495,6 +513,7 @@ int Client::rwrite_async(uint64_t addr, const void* buf, size_t len, Handle* h) 
   return start_rw(true, addr, nullptr, static_cast<const std::byte*>(buf), len, h);
 }
 
+namespace cn {
 namespace {
 
 /// rpoll over n handles, whichever type holds them: valid(i) and id(i) read handle i, clear(i)
@@ -529,6 +548,9 @@ int poll_handles(Client::Impl& impl, size_t n, Valid&& valid, Id&& id, Clear&& c
 }
 
 }  // namespace
+}  // namespace cn
+
+using cn::poll_handles;
 
 int Client::rpoll(std::span<Handle> hs, std::span<int> results) {
   return poll_handles(

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internal to CLib: the client's shared state. A Client is shared by threads; each thread that
+// Internal to CLib: the client's shared state (Client::Impl, in namespace clio as Client is; the
+// rest of CLib's internals are in clio::cn). A Client is shared by threads; each thread that
 // uses it gets its own Engine (cn/engine.h) on first use, under a mutex that nothing else takes.
 //
 // Client addresses carry the memory node (cn/address.h).
@@ -23,7 +24,7 @@
 #include "common/wire.h"
 #include "verbs_shim/transport.h"
 
-namespace clio {
+namespace clio::cn {
 
 /// One memory node of a client: fixed at open (or attach).
 struct MnInfo {
@@ -40,14 +41,18 @@ struct MnInfo {
   std::atomic<uint64_t> suspect_until_ns{0};
 };
 
+}  // namespace clio::cn
+
+namespace clio {
+
 // Internal, although nested in the exported Client: hidden from libclio.so's symbol table.
 struct __attribute__((visibility("hidden"))) Client::Impl {
-  Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> m, bool owner);
+  Impl(const ClientOptions& o, std::vector<std::unique_ptr<cn::MnInfo>> m, bool owner);
   ~Impl();
 
   /// The calling thread's engine, created on first use. Throws only on transport set-up
   /// failure (the C++ API turns that into -ENETUNREACH).
-  Engine& engine();
+  cn::Engine& engine();
   /// The owner's remote address spaces, destroyed (best effort) on every MN.
   int destroy_all();
   /// Which MN the next ralloc goes to, per policy (choose_mn in cn/placement.h, over a snapshot
@@ -55,9 +60,9 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
   size_t place(const std::vector<bool>& skip);
 
   const ClientOptions options;
-  CongestionConfig cc;
+  cn::CongestionConfig cc;
   bool ordering = true;  ///< false only for measuring the checks' cost
-  std::vector<std::unique_ptr<MnInfo>> mns;
+  std::vector<std::unique_ptr<cn::MnInfo>> mns;
   const bool owner;
   std::atomic<bool> open{true};
   std::atomic<int> placement{CLIO_PLACE_SPREAD};
@@ -75,13 +80,13 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
   bool ka_stop = false;
 
   std::mutex engine_mu;  ///< creation of engines only
-  std::vector<std::unique_ptr<Engine>> engines;
+  std::vector<std::unique_ptr<cn::Engine>> engines;
   std::vector<std::thread::id> engine_owners;
   std::atomic<uint32_t> engine_count{0};
-  std::unique_ptr<std::atomic<Engine*>[]> engine_by_id;  ///< for handles (kMaxThreads)
+  std::unique_ptr<std::atomic<cn::Engine*>[]> engine_by_id;  ///< for handles (kMaxThreads)
   /// The first engine's thread and engine: set once, under engine_mu, and never changed.
   std::atomic<std::thread::id> first_owner{};
-  Engine* first_engine = nullptr;
+  cn::Engine* first_engine = nullptr;
 };
 
 }  // namespace clio

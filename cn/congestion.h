@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 
-namespace clio {
+namespace clio::cn {
 
 struct CongestionConfig {
   bool enabled = true;       ///< false: a fixed window of max_window
@@ -93,4 +93,4 @@ class DelayWindow {
   uint64_t last_decrease_ns_ = 0;
 };
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -12,7 +12,7 @@
 #include "common/rng.h"
 #include "verbs_shim/registry.h"
 
-namespace clio {
+namespace clio::cn {
 
 using wire::Header;
 using wire::Opcode;
@@ -339,4 +339,4 @@ void Engine::release() {
   }
 }
 
-}  // namespace clio
+}  // namespace clio::cn

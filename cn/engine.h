@@ -29,7 +29,7 @@
 #include "common/wire.h"
 #include "verbs_shim/transport.h"
 
-namespace clio {
+namespace clio::cn {
 
 /// Elements with stable addresses, indexed by uint32, added `kChunk` at a time up to a cap: a
 /// thread's request state starts small and grows only to the depth it uses.
@@ -246,4 +246,4 @@ inline void Engine::drop_op(uint32_t op) {
   free_ops_.push_back(op);
 }
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -8,7 +8,7 @@
 
 #include "cn/client_impl.h"
 
-namespace clio {
+namespace clio::cn {
 
 using wire::Header;
 using wire::Opcode;
@@ -133,4 +133,4 @@ void Engine::finish(Packet& p, int err) {
                     head_ == UINT32_MAX ? OrderingTracker::kNoneTracked : packets_[head_].seq);
 }
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -7,7 +7,7 @@
 
 #include "cn/client_impl.h"
 
-namespace clio {
+namespace clio::cn {
 
 // --- Ordering and sending -----------------------------------------------------------------
 
@@ -207,4 +207,4 @@ void Engine::run_timers(uint64_t now) {
   next_timer_ns_ = next;
 }
 
-}  // namespace clio
+}  // namespace clio::cn

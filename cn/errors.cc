@@ -5,7 +5,7 @@
 
 #include "clio/client.h"
 
-namespace clio {
+namespace clio::cn {
 
 namespace {
 
@@ -37,9 +37,14 @@ const char* clib_error_message(int err) {
   return nullptr;
 }
 
+}  // namespace clio::cn
+
+namespace clio {
+
+// Declared in clio/client.h: part of the API, so in namespace clio.
 const char* error_string(int err) {
   if (err > 0 || err < -4095) return "unknown error";  // no errno (and -INT_MIN overflows)
-  if (const char* m = clib_error_message(-err)) return m;
+  if (const char* m = cn::clib_error_message(-err)) return m;
   for (const StatusInfo& s : all_statuses())
     if (s.err == -err) return s.message;
   return "unknown error";

@@ -7,7 +7,7 @@
 
 #include "common/status.h"
 
-namespace clio {
+namespace clio::cn {
 
 /// Maps an MN status to the negative errno the API returns (kOk -> 0; a value that is no status,
 /// or a packet-level one, -EPROTO). Never throws.
@@ -16,4 +16,4 @@ inline int status_to_errno(Status s) { return -status_info(s).err; }
 /// The sentence for an errno CLib's own code returns (not one status's), or nullptr.
 const char* clib_error_message(int err);
 
-}  // namespace clio
+}  // namespace clio::cn

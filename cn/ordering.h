@@ -14,7 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 
-namespace clio {
+namespace clio::cn {
 
 /// True when [lo1,hi1) and [lo2,hi2) share a byte and at least one of them writes.
 constexpr bool ranges_conflict(uint64_t lo1, uint64_t hi1, bool w1, uint64_t lo2, uint64_t hi2,
@@ -58,4 +58,4 @@ class ConflictIndex {
   std::array<uint16_t, kCounters> writers_{};
 };
 
-}  // namespace clio
+}  // namespace clio::cn

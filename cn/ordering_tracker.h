@@ -20,7 +20,7 @@
 #include "cn/ordering.h"
 #include "cn/ring.h"
 
-namespace clio {
+namespace clio::cn {
 
 /// What the ordering rules need of a request.
 struct OrderedRequest {
@@ -110,4 +110,4 @@ class OrderingTracker {
   uint32_t full_fences_ = 0;  ///< control operations tracked
 };
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -5,7 +5,7 @@
 #include "cn/client_impl.h"
 #include "common/clock.h"
 
-namespace clio {
+namespace clio::cn {
 
 size_t choose_mn(int policy, std::span<const MnSnapshot> mns, uint64_t spread_start) {
   const size_t n = mns.size();
@@ -34,10 +34,14 @@ size_t choose_mn(int policy, std::span<const MnSnapshot> mns, uint64_t spread_st
   return n;
 }
 
+}  // namespace clio::cn
+
+namespace clio {
+
 size_t Client::Impl::place(const std::vector<bool>& skip) {
   const size_t n = mns.size();
   const uint64_t now = fast_now_ns();
-  MnSnapshot snap[kMaxMns];
+  cn::MnSnapshot snap[cn::kMaxMns];
   for (size_t m = 0; m < n; ++m) {
     snap[m].skip = skip[m];
     snap[m].suspect = mns[m]->suspect_until_ns.load() > now;
@@ -48,7 +52,7 @@ size_t Client::Impl::place(const std::vector<bool>& skip) {
   const uint64_t start = policy == CLIO_PLACE_FILL_FIRST || policy == CLIO_PLACE_LEAST_USED
                              ? 0
                              : next_spread.fetch_add(1, std::memory_order_relaxed);
-  return choose_mn(policy, std::span(snap, n), start);
+  return cn::choose_mn(policy, std::span(snap, n), start);
 }
 
 }  // namespace clio

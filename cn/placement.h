@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <span>
 
-namespace clio {
+namespace clio::cn {
 
 /// One memory node as placement sees it, at one moment.
 struct MnSnapshot {
@@ -24,4 +24,4 @@ struct MnSnapshot {
 /// (CLIO_PLACE_SPREAD) the first usable one from `spread_start` (mod mns.size()) on.
 size_t choose_mn(int policy, std::span<const MnSnapshot> mns, uint64_t spread_start);
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -13,7 +13,7 @@
 
 #include "common/check.h"
 
-namespace clio {
+namespace clio::cn {
 
 template <typename T>
 class Ring {
@@ -86,4 +86,4 @@ class Ring {
   const size_t max_;
 };
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -8,7 +8,7 @@
 
 #include "cn/address.h"
 
-namespace clio {
+namespace clio::cn {
 
 namespace {
 constexpr std::string_view kMagic = "clio1";
@@ -76,4 +76,4 @@ TokenError parse_share_token(std::string_view text, ShareToken* out) {
   return TokenError::kNone;
 }
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-namespace clio {
+namespace clio::cn {
 
 /// One memory node's address space, as a token names it.
 struct TokenMn {
@@ -47,4 +47,4 @@ std::string format_share_token(const ShareToken& t);
 /// locators name a transport is the caller's to check).
 TokenError parse_share_token(std::string_view text, ShareToken* out);
 
-}  // namespace clio
+}  // namespace clio::cn

@@ -23,6 +23,7 @@
 namespace {
 
 using namespace clio;
+using namespace clio::cn;
 
 /// False when some ';'-separated field names a transport other than inproc.
 bool inproc_only(std::string_view token) {

@@ -14,7 +14,7 @@
 
 #include "clio/client.h"
 
-namespace clio {
+namespace clio::cn {
 namespace {
 
 TEST(ErrorsTest, EveryStatusMapsToItsErrno) {
@@ -101,4 +101,4 @@ TEST(ErrorsTest, AnythingElseIsUnknown) {
 }
 
 }  // namespace
-}  // namespace clio
+}  // namespace clio::cn

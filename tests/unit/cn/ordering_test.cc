@@ -10,7 +10,7 @@
 #include "cn/congestion.h"
 #include "common/rng.h"
 
-namespace clio {
+namespace clio::cn {
 namespace {
 
 TEST(OrderingTest, RangesConflictOnlyWhenOverlappingAndWriting) {
@@ -114,4 +114,4 @@ TEST(CongestionTest, DisabledMeansFixedWindow) {
 }
 
 }  // namespace
-}  // namespace clio
+}  // namespace clio::cn

@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <vector>
 
-namespace clio {
+namespace clio::cn {
 namespace {
 
 /// The tracked requests, in program order, with the view must_wait() asks for.
@@ -205,4 +205,4 @@ TEST(OrderingTrackerTest, TheBoundIsRoundedUpAsTheRingDoes) {
 }
 
 }  // namespace
-}  // namespace clio
+}  // namespace clio::cn

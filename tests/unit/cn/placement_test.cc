@@ -8,7 +8,7 @@
 
 #include "clio/clio.h"
 
-namespace clio {
+namespace clio::cn {
 namespace {
 
 MnSnapshot mn(uint64_t free_bytes, bool skip = false, bool suspect = false) {
@@ -71,4 +71,4 @@ TEST(PlacementTest, NoneWhenEverythingIsSkipped) {
 }
 
 }  // namespace
-}  // namespace clio
+}  // namespace clio::cn

@@ -9,7 +9,7 @@
 
 #include "common/rng.h"
 
-namespace clio {
+namespace clio::cn {
 namespace {
 
 TEST(RingTest, KeepsOrderAcrossWrapAroundAndGrowth) {
@@ -78,4 +78,4 @@ TEST(RingTest, TruncateFindAndEraseKeepTheRestInOrder) {
 }
 
 }  // namespace
-}  // namespace clio
+}  // namespace clio::cn

@@ -9,7 +9,7 @@
 
 #include "cn/address.h"
 
-namespace clio {
+namespace clio::cn {
 namespace {
 
 bool same(const ShareToken& a, const ShareToken& b) {
@@ -104,4 +104,4 @@ TEST(ShareTokenTest, RefusesMoreMemoryNodesThanAClientHas) {
 }
 
 }  // namespace
-}  // namespace clio
+}  // namespace clio::cn
