@@ -19,6 +19,8 @@ const MnConfig& validated(const MnConfig& cfg) {
   return cfg;
 }
 
+uint64_t now_ms() { return now_ns() / 1'000'000; }
+
 }  // namespace
 
 MemoryNode::MemoryNode(const MnConfig& cfg)
@@ -30,13 +32,10 @@ MemoryNode::MemoryNode(const MnConfig& cfg)
                  ? kPtesPerBucket
                  : static_cast<uint64_t>(
                        std::ceil(static_cast<double>(pool_.num_pages()) * cfg_.overprovision))),
-      keys_memory_(sizeof(RasKeys) * cfg_.max_ras, /*huge=*/false, "address-space keys"),
-      keys_(static_cast<RasKeys*>(keys_memory_.data())),
-      rng_(cfg_.seed != 0 ? cfg_.seed : now_ns()),
-      renewed_ms_(new std::atomic<uint64_t>[cfg_.max_ras]()) {
-  // Quotas, in pages: with one page size per MN a page is one page-table slot.
-  quota_pages_ = cfg_.ras_max_bytes != 0 ? cfg_.ras_max_bytes >> pool_.page_shift() : UINT64_MAX;
-  quota_slots_ = cfg_.ras_max_slots != 0 ? cfg_.ras_max_slots : UINT64_MAX;
+      // Quotas, in pages: with one page size per MN a page is one page-table slot.
+      spaces_(cfg_.max_ras, pool_.page_shift(), table_, cfg_.seed != 0 ? cfg_.seed : now_ns(),
+              cfg_.ras_max_bytes != 0 ? cfg_.ras_max_bytes >> pool_.page_shift() : UINT64_MAX,
+              cfg_.ras_max_slots != 0 ? cfg_.ras_max_slots : UINT64_MAX) {
   slots_.reserve(cfg_.max_workers);
   for (uint32_t i = 0; i < cfg_.max_workers; ++i)
     slots_.push_back(std::make_unique<WorkerSlot>(cfg_.ring_depth()));
@@ -146,11 +145,7 @@ Status MemoryNode::rfree(uint32_t pid, uint64_t key_rw, uint64_t va) {
   return call(req).status;
 }
 
-bool MemoryNode::renew(uint32_t pid, uint64_t key) {
-  if (pid == 0 || pid >= cfg_.max_ras || key == 0 || key != key_rw(pid)) return false;
-  renewed_ms_[pid].store(now_ns() / 1'000'000, std::memory_order_relaxed);
-  return true;
-}
+bool MemoryNode::renew(uint32_t pid, uint64_t key) { return spaces_.renew(pid, key, now_ms()); }
 
 Status MemoryNode::protect(uint32_t pid, uint64_t key_rw, uint64_t va, bool read_only) {
   ControlRequest req{};
@@ -162,7 +157,7 @@ Status MemoryNode::protect(uint32_t pid, uint64_t key_rw, uint64_t va, bool read
   return call(req).status;
 }
 
-const MemoryNode::Vma* MemoryNode::lazy_vma(uint32_t pid, uint64_t va) const {
+const Vma* MemoryNode::lazy_vma(uint32_t pid, uint64_t va) const {
   const auto& vmas = lazy_vmas_[pid];
   auto it = vmas.upper_bound(va);  // first allocation starting after va
   if (it == vmas.begin()) return nullptr;

@@ -15,7 +15,10 @@
 // freed page or page-table slot it waits until every worker has left the batch it was in (a
 // grace period), so no in-flight access can touch memory that changed hands.
 //
-// Implemented in memory_node.cc (set-up, workers, admin calls) and slow_path.cc (the thread).
+// Implemented in memory_node.cc (set-up, workers, admin calls), slow_path.cc (the thread's loop
+// and the control operations it runs), and reclaim.cc (unmapping, TLB shoot-downs, grace periods
+// and recycling). The address spaces themselves, as data, are an AddressSpaces
+// (address_spaces.h).
 #pragma once
 
 #include <atomic>
@@ -26,12 +29,10 @@
 #include <memory>
 #include <mutex>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "common/doorbell.h"
-#include "common/mapped_memory.h"
-#include "common/rng.h"
+#include "mn/address_spaces.h"
 #include "mn/config.h"
 #include "mn/control.h"
 #include "mn/design.h"
@@ -122,21 +123,7 @@ class MemoryNode {
  private:
   friend class Worker;
 
-  struct RasKeys {
-    uint64_t rw;  ///< 0 when the pid is not live
-    uint64_t ro;
-  };
-  struct Vma {
-    uint64_t pages;
-    bool writable;
-  };
-  struct Ras {
-    uint64_t key_rw = 0;
-    uint64_t key_ro = 0;
-    std::map<uint64_t, Vma> vmas;  ///< by start VA
-    uint64_t next_va = kVaBase;    ///< where the next first-choice candidate starts
-    uint64_t pages = 0;            ///< allocated, summed over vmas (its quota's measure)
-  };
+  using Ras = AddressSpaces::Ras;
 
   struct AdminCall {
     ControlRequest req;
@@ -177,10 +164,10 @@ class MemoryNode {
   void admin(AdminKind kind, AdminCall* call);
 
   // Fast-path view of the keys of `pid` (pid < max_ras checked by the caller).
-  uint64_t key_rw(uint32_t pid) const { return std::atomic_ref(keys_[pid].rw).load(); }
-  uint64_t key_ro(uint32_t pid) const { return std::atomic_ref(keys_[pid].ro).load(); }
+  uint64_t key_rw(uint32_t pid) const { return spaces_.key_rw(pid); }
+  uint64_t key_ro(uint32_t pid) const { return spaces_.key_ro(pid); }
 
-  // --- Slow path (slow_path.cc); all run on the slow-path thread. ---------------------------
+  // --- Slow path (slow_path.cc, reclaim.cc); all run on the slow-path thread. ---------------
   void slow_path_main();
   bool slow_path_has_work();
   size_t drain_admin();
@@ -188,7 +175,6 @@ class MemoryNode {
   /// Queues up to `budget_bytes` of pre-zeroed pages into rings that are not full; returns
   /// how many pages it queued.
   size_t refill_rings(uint64_t budget_bytes);
-  void reclaim_retiring_workers();
   ControlReply execute(const ControlRequest& req);
   /// Runs `req` now, or starts it as the ralloc job, or defers it behind the job; the reply
   /// goes to `src` when it is ready (complete()).
@@ -213,27 +199,29 @@ class MemoryNode {
   void replay_deferred();
   /// Destroys address spaces whose lease ran out (at most once every lease_ms / 8).
   void expire_leases();
-  /// Clears pid's keys and queues all its allocations into job_.ranges.
+  /// Revokes pid's keys and queues all its allocations into job_.ranges.
   void begin_destroy(uint32_t pid);
   ControlReply do_create_ras();
   /// kRasDestroy and kRfree: refused at once (false, *r) or started as the unmap job.
   bool start_destroy(const ControlRequest& req, Source src, ControlReply* r);
   bool start_rfree(const ControlRequest& req, Source src, ControlReply* r);
   Status do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read_only);
+  /// AddressSpaces::find, and the owner of `pid` is alive now (its lease renewed).
   Ras* find_ras(uint32_t pid, uint64_t key);
-  bool overlaps(const Ras& r, uint64_t va, uint64_t len) const;
-  /// Candidate start for a range of `len` bytes: attempt 0 right after the previous allocation,
-  /// 1 a window of non-full buckets, later ones random.
-  bool candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt, uint64_t* va);
+  bool take_free_page(uint64_t* ppn);
+  /// Returns a page take_free_page() gave (zero) to the free list.
+  void give_back_page(uint64_t ppn);
+
+  // --- Reclaim (reclaim.cc); slow-path thread. -----------------------------------------------
+  /// Takes back the rings and pages of workers that were destroyed; their slots become free.
+  void reclaim_retiring_workers();
   /// Retires the PTEs of [vpn, vpn+pages), collecting their slots and backing pages.
   void unmap(uint32_t pid, uint64_t vpn, uint64_t pages);
   /// Shoots down TLB entries in every worker, waits for a grace period, then recycles what
   /// unmap() collected.
   void shootdown_and_recycle(const Invalidation* inv, size_t n);
+  /// Waits for a grace period: until every worker that was inside a batch has left it.
   void synchronize();
-  bool take_free_page(uint64_t* ppn);
-  /// Returns a page take_free_page() gave (zero) to the free list.
-  void give_back_page(uint64_t ppn);
 
   // --- Lazily-mapping designs (server, pnic: lazy_ != nullptr) --------------------------------
   /// The first touch of (pid, va) on a worker: maps a zeroed page if va is in one of pid's
@@ -247,8 +235,7 @@ class MemoryNode {
   const Design* const design_;
   MemoryPool pool_;
   PageTable table_;
-  MappedMemory keys_memory_;
-  RasKeys* keys_;
+  AddressSpaces spaces_;  ///< written by the slow path only (see its header)
 
   // Workers: slots are fixed for the MN's lifetime.
   std::vector<std::unique_ptr<WorkerSlot>> slots_;
@@ -267,9 +254,6 @@ class MemoryNode {
   bool slow_exited_ = false;  ///< guarded by admin_mu_: no more admin calls are served
 
   // Owned by the slow-path thread.
-  std::unordered_map<uint32_t, Ras> ras_;
-  std::deque<uint32_t> free_pids_;
-  uint32_t next_pid_ = 1;
   std::vector<uint64_t> free_pages_;      ///< zero, not resident (scrubbed)
   std::vector<uint64_t> prepared_pages_;  ///< zero and resident (taken back from workers)
   std::vector<std::deque<ControlReply>> pending_replies_;  ///< per slot, when its ring was full
@@ -277,15 +261,12 @@ class MemoryNode {
   std::deque<std::pair<Source, ControlRequest>> deferred_;  ///< behind job_, in arrival order
   uint64_t last_lease_scan_ms_ = 0;
   std::vector<uint32_t> expired_scratch_;
-  uint64_t quota_pages_ = 0;  ///< ras_max_bytes in pages, resolved
-  uint64_t quota_slots_ = 0;  ///< ras_max_slots, resolved
-  bool replaying_ = false;    ///< dispatch() is running deferred_
+  bool replaying_ = false;  ///< dispatch() is running deferred_
   std::vector<Pte*> reserve_scratch_;
   uint64_t next_fresh_page_ = 0;     ///< pages [next_fresh_page_, n) were never used
   std::vector<Pte*> retired_slots_;  ///< tombstones awaiting a grace period
   std::vector<uint64_t> retired_pages_;
   bool refill_paused_ = false;
-  Rng rng_;
 
   // Lazily-mapping designs only. fault_mu_ is the lock their faults share with the control
   // path: it guards lazy_ (its writers), lazy_vmas_, and the free-page lists (free_pages_,
@@ -295,9 +276,6 @@ class MemoryNode {
   std::vector<std::map<uint64_t, Vma>> lazy_vmas_;  ///< per pid: allocations by start VA
 
   // Counters written by the slow path, read by stats().
-  /// Per pid: when its lease was last renewed (ms of now_ns()); written by renew() from any
-  /// thread and by the slow path.
-  std::unique_ptr<std::atomic<uint64_t>[]> renewed_ms_;
   std::atomic<uint64_t> rallocs_{0}, ralloc_retries_{0}, ralloc_failures_{0}, rfrees_{0},
       ralloc_steps_{0}, quota_refusals_{0}, ras_expired_{0}, grace_periods_{0}, ras_live_{0},
       pages_free_{0}, pages_prepared_{0}, pages_recycled_{0};

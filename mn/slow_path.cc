@@ -1,10 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The slow path: one thread that owns allocation, address spaces, and free-page refill. It may
 // allocate, block and take its time; the fast path never waits for it.
-#include <sched.h>
-
 #include <algorithm>
-#include <thread>
 
 #include "common/check.h"
 #include "common/clock.h"
@@ -142,36 +139,6 @@ size_t MemoryNode::drain_worker_requests() {
   return n;
 }
 
-void MemoryNode::reclaim_retiring_workers() {
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    WorkerSlot& s = *slots_[i];
-    if (s.state.load(std::memory_order_acquire) != WorkerSlot::kRetiring) continue;
-    // The worker is gone: this thread is now the consumer of its rings.
-    uint64_t ppn;
-    while (s.free_pages.pop(&ppn)) prepared_pages_.push_back(ppn);
-    if (s.spare_page != kNoPage) prepared_pages_.push_back(s.spare_page);
-    s.spare_page = kNoPage;
-    Invalidation inv;
-    while (s.invalidations.pop(&inv)) {
-    }
-    ControlRequest req;
-    while (s.requests.pop(&req)) {
-    }
-    ControlReply rep;
-    while (s.replies.pop(&rep)) {
-    }
-    pending_replies_[i].clear();
-    // Requests of the gone worker still in progress or deferred: nobody waits for them now,
-    // and the slot may soon serve a new worker that must not see their replies.
-    if (job_.active && job_.src.slot == static_cast<int>(i)) job_.src.slot = -2;
-    for (auto& d : deferred_)
-      if (d.first.slot == static_cast<int>(i)) d.first.slot = -2;
-    s.flush_all.store(false, std::memory_order_relaxed);
-    pages_prepared_.store(prepared_pages_.size(), std::memory_order_relaxed);
-    s.state.store(WorkerSlot::kFree, std::memory_order_seq_cst);
-  }
-}
-
 bool MemoryNode::take_free_page(uint64_t* ppn) {
   if (!free_pages_.empty()) {
     *ppn = free_pages_.back();
@@ -244,55 +211,25 @@ ControlReply MemoryNode::execute(const ControlRequest& req) {
 }
 
 MemoryNode::Ras* MemoryNode::find_ras(uint32_t pid, uint64_t key) {
-  auto it = ras_.find(pid);
-  if (it == ras_.end() || key == 0 || it->second.key_rw != key) return nullptr;
-  renewed_ms_[pid].store(now_ms(), std::memory_order_relaxed);  // its owner is alive
-  return &it->second;
+  Ras* r = spaces_.find(pid, key);
+  if (r != nullptr) spaces_.touch(pid, now_ms());  // its owner is alive
+  return r;
 }
 
 ControlReply MemoryNode::do_create_ras() {
   ControlReply r{};
-  uint32_t pid;
-  if (next_pid_ < cfg_.max_ras) {
-    pid = next_pid_++;
-  } else if (!free_pids_.empty()) {
-    pid = free_pids_.front();  // oldest first: a stale client's pid stays dead for longest
-    free_pids_.pop_front();
-  } else {
-    r.status = Status::kTooManyRas;
-    return r;
-  }
-  Ras ras;
-  ras.key_rw = random_key();
-  do {
-    ras.key_ro = random_key();
-  } while (ras.key_ro == ras.key_rw);
-  std::atomic_ref(keys_[pid].ro).store(ras.key_ro);
-  std::atomic_ref(keys_[pid].rw).store(ras.key_rw);
-  r.status = Status::kOk;
-  r.pid = pid;
-  r.key_rw = ras.key_rw;
-  r.key_ro = ras.key_ro;
-  renewed_ms_[pid].store(now_ms(), std::memory_order_relaxed);
-  ras_.emplace(pid, std::move(ras));
-  ras_live_.fetch_add(1, std::memory_order_relaxed);
+  r.status = spaces_.create(now_ms(), &r.pid, &r.key_rw, &r.key_ro);
+  if (r.status == Status::kOk) ras_live_.fetch_add(1, std::memory_order_relaxed);
   return r;
 }
 
 void MemoryNode::begin_destroy(uint32_t pid) {
-  Ras& r = ras_.at(pid);
-  // Keys first: from here on no new access of this pid passes the fast path's check.
-  std::atomic_ref(keys_[pid].rw).store(0);
-  std::atomic_ref(keys_[pid].ro).store(0);
   job_.ranges.clear();
-  for (const auto& [va, vma] : r.vmas)
-    job_.ranges.emplace_back(va >> pool_.page_shift(), vma.pages);
-  r.vmas.clear();
+  spaces_.revoke(pid, &job_.ranges);  // keys first: no new access of pid passes the fast path
   if (lazy_ != nullptr) {
     std::lock_guard lock(fault_mu_);
     lazy_vmas_[pid].clear();  // no new first touch from here on
   }
-  r.pages = 0;
 }
 
 bool MemoryNode::start_destroy(const ControlRequest& req, Source src, ControlReply* out) {
@@ -313,15 +250,10 @@ bool MemoryNode::start_rfree(const ControlRequest& req, Source src, ControlReply
     out->status = Status::kNoSuchRas;
     return false;
   }
-  auto it = r->vmas.find(req.va);
-  if (it == r->vmas.end()) {
-    // Inside an allocation but not its start is a misuse; anywhere else is simply unmapped.
-    out->status = overlaps(*r, req.va, 1) ? Status::kBadArgument : Status::kUnmapped;
-    return false;
-  }
-  const uint64_t pages = it->second.pages;
-  r->vmas.erase(it);  // gone for this address space's later requests (they wait anyway)
-  r->pages -= pages;
+  uint64_t pages;
+  // Gone for this address space's later requests (they wait anyway).
+  out->status = spaces_.remove(*r, req.va, &pages);
+  if (out->status != Status::kOk) return false;
   if (lazy_ != nullptr) {
     std::lock_guard lock(fault_mu_);
     lazy_vmas_[req.pid].erase(req.va);
@@ -366,8 +298,7 @@ bool MemoryNode::step_unmap() {
   if (lo < hi || last) shootdown_and_recycle(&inv, 1);
   if (!last) return false;
   if (job_.destroy) {
-    ras_.erase(pid);
-    free_pids_.push_back(pid);  // after the grace period: no worker still acts for it
+    spaces_.release(pid);  // after the grace period: no worker still acts for it
     ras_live_.fetch_sub(1, std::memory_order_relaxed);
   } else {
     rfrees_.fetch_add(1, std::memory_order_relaxed);
@@ -378,70 +309,6 @@ bool MemoryNode::step_unmap() {
   r.status = Status::kOk;
   r.cookie = job_.req.cookie;
   complete(job_.src, r);
-  return true;
-}
-
-bool MemoryNode::overlaps(const Ras& r, uint64_t va, uint64_t len) const {
-  const int shift = pool_.page_shift();
-  auto it = r.vmas.upper_bound(va);  // first allocation starting after va
-  if (it != r.vmas.end() && it->first < va + len) return true;
-  if (it != r.vmas.begin()) {
-    --it;
-    if (it->first + (it->second.pages << shift) > va) return true;
-  }
-  return false;
-}
-
-bool MemoryNode::candidate(Ras& r, uint32_t pid, uint64_t len, uint32_t attempt, uint64_t* va) {
-  const uint64_t page = pool_.page_bytes();
-  const int shift = pool_.page_shift();
-  if (attempt == 0) {
-    // First choice: right after the previous allocation; else the lowest gap that fits.
-    if (r.next_va <= kVaLimit - len && !overlaps(r, r.next_va, len)) {
-      *va = r.next_va;
-      return true;
-    }
-    uint64_t prev_end = kVaBase;
-    for (const auto& [start, vma] : r.vmas) {
-      if (start >= prev_end && start - prev_end >= len) {
-        *va = prev_end;
-        return true;
-      }
-      prev_end = std::max(prev_end, start + (vma.pages << shift));
-    }
-    if (prev_end <= kVaLimit - len) {
-      *va = prev_end;
-      return true;
-    }
-    return false;
-  }
-  const uint64_t pages = len >> shift;
-  if (attempt == 1) {
-    // Second choice: a window of buckets that all have room (see PageTable), then a VA whose
-    // pages land exactly there: group g, offset o with rotation(pid, g) + o == window (mod n).
-    const uint64_t n = table_.num_buckets();
-    const uint64_t group = table_.group_pages();
-    uint64_t window;
-    if (pages > n || !table_.find_window(pages, rng_.below(n), &window)) return false;
-    const uint64_t vpn_limit = kVaLimit >> shift;
-    uint64_t g = std::max(r.next_va, kVaBase) >> shift;
-    g /= group;
-    for (int tries = 0; tries < 64 && (g + 1) * group <= vpn_limit; ++tries, ++g) {
-      for (uint64_t o = (window - table_.rotation(pid, g)) & (n - 1); o + pages <= group; o += n) {
-        const uint64_t v = (g * group + o) << shift;
-        if (v >= kVaBase && !overlaps(r, v, len)) {
-          *va = v;
-          return true;
-        }
-      }
-    }
-    return false;
-  }
-  // Later choices: a random place, which lands on an unrelated set of buckets.
-  const uint64_t slots = (kVaLimit - kVaBase - len) / page + 1;
-  const uint64_t v = kVaBase + rng_.below(slots) * page;
-  if (overlaps(r, v, len)) return false;
-  *va = v;
   return true;
 }
 
@@ -509,27 +376,21 @@ bool MemoryNode::start_ralloc(const ControlRequest& req, Source src, ControlRepl
   const uint64_t pages = (req.size + pool_.page_bytes() - 1) >> shift;
   const uint64_t len = pages << shift;
   if (flags & wire::kFlagFixedVa) {
-    if (req.va == 0 || (req.va & (pool_.page_bytes() - 1)) != 0 || req.va >= kVaLimit ||
-        len > kVaLimit - req.va)
-      return refuse(Status::kBadArgument, false);
-    if (overlaps(*r, req.va, len)) return refuse(Status::kVaInUse, false);
+    if (Status s = spaces_.check_fixed(*r, req.va, len); s != Status::kOk) return refuse(s, false);
   }
-  if (r->pages + pages > quota_pages_ || r->pages + pages > quota_slots_) {
+  if (Status s = spaces_.check_quota(*r, pages); s != Status::kOk) {
     quota_refusals_.fetch_add(1, std::memory_order_relaxed);
     CLIO_LOG(DEBUG, "mn.slow", "ralloc of %s for pid %u: over its quota", format_size(len).c_str(),
              req.pid);
-    return refuse(r->pages + pages > quota_pages_ ? Status::kQuotaMemory : Status::kQuotaSlots,
-                  true);
+    return refuse(s, true);
   }
   if (lazy_ != nullptr) {
     // The lazily-mapping designs record the range; first touches map its pages.
     uint64_t v = req.va;
-    if (!(flags & wire::kFlagFixedVa) && !candidate(*r, req.pid, len, 0, &v))
+    if (!(flags & wire::kFlagFixedVa) && !spaces_.candidate(*r, req.pid, len, 0, &v))
       return refuse(Status::kNoMemory, true);
     const bool writable = !(flags & wire::kFlagReadOnly);
-    r->vmas.emplace(v, Vma{pages, writable});
-    r->next_va = v + len;
-    r->pages += pages;
+    spaces_.add(*r, v, pages, writable);
     {
       std::lock_guard lock(fault_mu_);
       lazy_vmas_[req.pid].emplace(v, Vma{pages, writable});
@@ -587,7 +448,7 @@ bool MemoryNode::step_ralloc() {
       --budget;
       ++job_.work;
       uint64_t v = job_.req.va;
-      if (!fixed && !candidate(*r, pid, job_.len, attempt, &v)) continue;
+      if (!fixed && !spaces_.candidate(*r, pid, job_.len, attempt, &v)) continue;
       job_.placing = true;
       job_.start = v;
       reserve_scratch_.clear();
@@ -610,9 +471,7 @@ bool MemoryNode::step_ralloc() {
     for (uint64_t i = 0; i < job_.pages; ++i)
       table_.publish(reserve_scratch_[i], Pte::make_tag(pid, vpn + i));
     reserve_scratch_.clear();
-    r->vmas.emplace(job_.start, Vma{job_.pages, !(job_.req.flags & wire::kFlagReadOnly)});
-    r->next_va = job_.start + job_.len;
-    r->pages += job_.pages;
+    spaces_.add(*r, job_.start, job_.pages, !(job_.req.flags & wire::kFlagReadOnly));
     rallocs_.fetch_add(1, std::memory_order_relaxed);
     finish_ralloc(Status::kOk);
     return true;
@@ -642,17 +501,13 @@ void MemoryNode::expire_leases() {
   if (expired_scratch_.empty()) {
     if (now - last_lease_scan_ms_ < std::max<uint64_t>(1, cfg_.lease_ms / 8)) return;
     last_lease_scan_ms_ = now;
-    for (const auto& [pid, ras] : ras_) {
-      const uint64_t renewed = renewed_ms_[pid].load(std::memory_order_relaxed);
-      if (now > renewed && now - renewed > cfg_.lease_ms) expired_scratch_.push_back(pid);
-    }
+    spaces_.collect_expired(now, cfg_.lease_ms, &expired_scratch_);
   }
   // One per pass, as a kRasDestroy job in steps; the rest on later passes.
   while (!expired_scratch_.empty()) {
     const uint32_t pid = expired_scratch_.back();
     expired_scratch_.pop_back();
-    const uint64_t renewed = renewed_ms_[pid].load(std::memory_order_relaxed);
-    if (ras_.count(pid) == 0 || now <= renewed || now - renewed <= cfg_.lease_ms) continue;
+    if (!spaces_.expired(pid, now, cfg_.lease_ms)) continue;
     CLIO_LOG(INFO, "mn.slow", "address space %u: lease of %llu ms ran out; destroyed", pid,
              static_cast<unsigned long long>(cfg_.lease_ms));
     ras_expired_.fetch_add(1, std::memory_order_relaxed);
@@ -666,37 +521,20 @@ void MemoryNode::expire_leases() {
   }
 }
 
-void MemoryNode::unmap(uint32_t pid, uint64_t vpn, uint64_t pages) {
-  if (lazy_ != nullptr) {
-    std::lock_guard lock(fault_mu_);  // faults of every address space wait: the design's cost
-    for (uint64_t i = 0; i < pages; ++i) {
-      const uint64_t old = lazy_->unmap(pid, vpn + i);
-      if (old & Pte::kValid) retired_pages_.push_back(old & Pte::kPpnMask);
-    }
-    return;
-  }
-  for (uint64_t i = 0; i < pages; ++i) {
-    Pte* p = table_.find(Pte::make_tag(pid, vpn + i));
-    CLIO_CHECK_MSG(p != nullptr, "an allocated page has no page-table slot");
-    const uint64_t old = table_.retire(p);
-    retired_slots_.push_back(p);
-    if (old & Pte::kValid) retired_pages_.push_back(old & Pte::kPpnMask);
-  }
-}
-
 Status MemoryNode::do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read_only) {
   Ras* r = find_ras(pid, key);
   if (r == nullptr) return Status::kNoSuchRas;
-  auto it = r->vmas.find(va);
-  if (it == r->vmas.end()) return overlaps(*r, va, 1) ? Status::kBadArgument : Status::kUnmapped;
+  Status why;
+  Vma* vma = spaces_.find_vma(*r, va, &why);
+  if (vma == nullptr) return why;
   const uint64_t vpn = va >> pool_.page_shift();
   if (lazy_ != nullptr) {
     std::lock_guard lock(fault_mu_);
     lazy_vmas_[pid].at(va).writable = !read_only;
-    for (uint64_t i = 0; i < it->second.pages; ++i)
+    for (uint64_t i = 0; i < vma->pages; ++i)
       lazy_->update(pid, vpn + i, Pte::kWritable, !read_only);
   }
-  for (uint64_t i = 0; lazy_ == nullptr && i < it->second.pages; ++i) {
+  for (uint64_t i = 0; lazy_ == nullptr && i < vma->pages; ++i) {
     Pte* p = table_.find(Pte::make_tag(pid, vpn + i));
     CLIO_CHECK_MSG(p != nullptr, "an allocated page has no page-table slot");
     uint64_t w = p->load_word();
@@ -705,67 +543,11 @@ Status MemoryNode::do_protect(uint32_t pid, uint64_t key, uint64_t va, bool read
       want = read_only ? (w & ~Pte::kWritable) : (w | Pte::kWritable);
     } while (w != want && !p->cas_word(w, want));
   }
-  it->second.writable = !read_only;
+  vma->writable = !read_only;
   // Downgrades must not leave a cached writable translation, nor a write in flight, behind.
-  const Invalidation inv{pid, vpn, vpn + it->second.pages};
+  const Invalidation inv{pid, vpn, vpn + vma->pages};
   shootdown_and_recycle(&inv, 1);
   return Status::kOk;
-}
-
-void MemoryNode::shootdown_and_recycle(const Invalidation* inv, size_t n) {
-  for (const auto& sp : slots_) {
-    WorkerSlot& s = *sp;
-    if (s.state.load(std::memory_order_seq_cst) != WorkerSlot::kActive) continue;
-    for (size_t i = 0; i < n; ++i)
-      if (!s.invalidations.push(inv[i])) s.flush_all.store(true, std::memory_order_seq_cst);
-    s.inval_seq.fetch_add(1, std::memory_order_seq_cst);
-  }
-  synchronize();
-  for (Pte* p : retired_slots_) table_.clear(p);
-  retired_slots_.clear();
-  std::unique_lock lazy_lock(fault_mu_, std::defer_lock);
-  if (lazy_ != nullptr) {
-    lazy_lock.lock();
-    lazy_->reclaim();  // no reader holds what was unlinked before the grace period
-    lazy_lock.unlock();
-  }
-  if (!retired_pages_.empty()) {
-    pool_.scrub(retired_pages_);             // zeroes them and returns their RAM to the kernel
-    if (lazy_ != nullptr) lazy_lock.lock();  // their faults take pages from free_pages_
-    free_pages_.insert(free_pages_.end(), retired_pages_.begin(), retired_pages_.end());
-    pages_free_.fetch_add(retired_pages_.size(), std::memory_order_relaxed);
-    pages_recycled_.fetch_add(retired_pages_.size(), std::memory_order_relaxed);
-    retired_pages_.clear();
-    pool_exhausted_.store(false, std::memory_order_relaxed);
-  }
-}
-
-void MemoryNode::synchronize() {
-  // Why this is enough: the slow path's page-table stores and inval_seq bumps are seq_cst and
-  // come before the epoch loads below; a worker's epoch store in enter() is seq_cst and comes
-  // before its seq_cst loads of inval_seq and of tags. In the single total order of seq_cst
-  // operations, a worker we see outside a batch (even epoch) therefore sees our changes as soon
-  // as it enters; a worker we see inside (odd) may still hold old translations until it leaves,
-  // so we wait for its epoch to move. Its leave() is a release store: everything it did to pool
-  // memory happens-before what we do next with those pages.
-  for (const auto& sp : slots_) {
-    WorkerSlot& s = *sp;
-    if (s.state.load(std::memory_order_seq_cst) != WorkerSlot::kActive) continue;
-    const uint64_t e = s.epoch.load(std::memory_order_seq_cst);
-    if ((e & 1) == 0) continue;
-    for (uint32_t spins = 0; s.epoch.load(std::memory_order_acquire) == e &&
-                             s.state.load(std::memory_order_acquire) == WorkerSlot::kActive;
-         ++spins) {
-      if (spins < 128) {
-        cpu_relax();
-      } else if (spins < 1024) {
-        sched_yield();
-      } else {
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
-      }
-    }
-  }
-  grace_periods_.fetch_add(1, std::memory_order_relaxed);
 }
 
 }  // namespace clio::mn
