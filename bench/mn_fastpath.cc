@@ -5,7 +5,7 @@
 // same access on a page that is already backed (the zeroing is done ahead by the slow path and
 // is not part of the fault).
 //
-// Throughput: operations in batches of 32 (one Worker::Batch each), untimed per operation.
+// Throughput: operations in batches of 32 (one FastPath::Batch each), untimed per operation.
 // Latency: each operation timed alone with rdtscp ... lfence (timer cost included, see timer_ns).
 #include <boost/program_options.hpp>
 #include <cstdio>
@@ -48,7 +48,7 @@ const char* op_name(Op op) {
 
 struct Bench {
   MemoryNode& mn;
-  Worker& w;
+  FastPath& w;
   uint32_t pid;
   uint64_t key;
   // Page-aligned, as the pool's pages are: copy speed depends on how source and destination
@@ -80,12 +80,12 @@ struct Bench {
                Histogram* ns, double* ops_per_s) {
     // Warm-up: fills the TLB the way the measured run will.
     for (size_t i = 0; i < vas.size() && i < 100000; i += kBatch) {
-      Worker::Batch b(w);
+      FastPath::Batch b(w);
       for (size_t j = i; j < i + kBatch && j < vas.size(); ++j)
         if (run(op, vas[j], size) != Status::kOk) return false;
     }
     for (size_t i = 0; i < vas.size(); i += kBatch) {
-      Worker::Batch b(w);
+      FastPath::Batch b(w);
       for (size_t j = i; j < i + kBatch && j < vas.size(); ++j) {
         const uint64_t t0 = Tsc::now();
         const Status s = run(op, vas[j], size);
@@ -96,7 +96,7 @@ struct Bench {
     }
     const uint64_t t0 = now_ns();
     for (size_t i = 0; i < vas.size(); i += kBatch) {
-      Worker::Batch b(w);
+      FastPath::Batch b(w);
       for (size_t j = i; j < i + kBatch && j < vas.size(); ++j)
         if (run(op, vas[j], size) != Status::kOk) [[unlikely]]
           return false;
@@ -144,7 +144,7 @@ int main(int argc, char** argv) {
   cfg.free_ring_depth = 4096;
   cfg.seed = seed;
   MemoryNode mn(cfg);
-  auto worker = mn.add_worker();
+  auto worker = mn.add_fast_path();
   mn.refill_now();
   const auto ras = mn.create_ras();
   uint64_t warm_va, fault_va;
@@ -158,7 +158,7 @@ int main(int argc, char** argv) {
   for (uint64_t p = 0; p < warm_pages; ++p) {
     Status s;
     while ((s = [&] {
-             Worker::Batch g(*worker);
+             FastPath::Batch g(*worker);
              return b.run(Op::kWrite, warm_va + p * kPage, 8);
            }()) == Status::kRetryLater)
       mn.refill_now();
@@ -195,14 +195,14 @@ int main(int argc, char** argv) {
       if ((c.op == Op::kCas || c.op == Op::kFaa) && m.hot_share < 1.0) continue;
       const auto vas = addresses(rng, warm_va, warm_pages, m.hot_pages ? m.hot_pages : 1,
                                  m.hot_share, c.size, ops);
-      const WorkerCounters before = worker->counters();
+      const FastPathCounters before = worker->counters();
       Histogram ns;
       double ops_per_s = 0;
       if (!b.measure(c.op, c.size, vas, to_ns, &ns, &ops_per_s)) {
         std::fprintf(stderr, "mn_fastpath: an operation failed\n");
         return 1;
       }
-      const WorkerCounters after = worker->counters();
+      const FastPathCounters after = worker->counters();
       const double hits = static_cast<double>(after.tlb_hits - before.tlb_hits);
       const double all = hits + static_cast<double>(after.tlb_misses - before.tlb_misses);
       bench::Row row;
@@ -228,7 +228,7 @@ int main(int argc, char** argv) {
     const uint64_t burst = cfg.free_ring_depth / 2;
     auto pass = [&](uint64_t from, uint64_t to, Histogram* ns) {
       for (uint64_t q = from; q < to; q += kBatch) {
-        Worker::Batch g(*worker);
+        FastPath::Batch g(*worker);
         for (uint64_t k = q; k < to && k < q + kBatch; ++k) {
           const uint64_t t0 = Tsc::now();
           const Status st = b.run(Op::kWrite, fault_va + k * kPage + 64 * (k % 63), 64);

@@ -9,7 +9,7 @@
 #include "common/error.h"
 #include "common/log.h"
 #include "common/units.h"
-#include "mn/worker_slot.h"
+#include "mn/fast_path_slot.h"
 
 namespace clio::mn {
 namespace {
@@ -38,7 +38,7 @@ MemoryNode::MemoryNode(const MnConfig& cfg)
               cfg_.ras_max_slots != 0 ? cfg_.ras_max_slots : UINT64_MAX) {
   slots_.reserve(cfg_.max_workers);
   for (uint32_t i = 0; i < cfg_.max_workers; ++i)
-    slots_.push_back(std::make_unique<WorkerSlot>(cfg_.ring_depth()));
+    slots_.push_back(std::make_unique<FastPathSlot>(cfg_.ring_depth()));
   pending_replies_.resize(cfg_.max_workers);
   pages_free_.store(pool_.num_pages(), std::memory_order_relaxed);
   if (design_->make_table != nullptr) {
@@ -60,21 +60,21 @@ MemoryNode::MemoryNode(const MnConfig& cfg)
 
 MemoryNode::~MemoryNode() {
   for (const auto& s : slots_)
-    CLIO_CHECK_MSG(s->state.load() != WorkerSlot::kActive,
-                   "every Worker must be destroyed before its MemoryNode");
+    CLIO_CHECK_MSG(s->state.load() != FastPathSlot::kActive,
+                   "every FastPath must be destroyed before its MemoryNode");
   stop_.store(true, std::memory_order_seq_cst);
   doorbell_.ring();
   slow_thread_.join();
 }
 
-std::unique_ptr<Worker> MemoryNode::add_worker() {
+std::unique_ptr<FastPath> MemoryNode::add_fast_path() {
   for (int round = 0; round < 2; ++round) {
     for (size_t i = 0; i < slots_.size(); ++i) {
-      int expected = WorkerSlot::kFree;
-      if (slots_[i]->state.compare_exchange_strong(expected, WorkerSlot::kActive,
+      int expected = FastPathSlot::kFree;
+      if (slots_[i]->state.compare_exchange_strong(expected, FastPathSlot::kActive,
                                                    std::memory_order_seq_cst)) {
         doorbell_.ring();  // its free-page ring wants filling
-        return std::unique_ptr<Worker>(new Worker(*this, *slots_[i], static_cast<int>(i)));
+        return std::unique_ptr<FastPath>(new FastPath(*this, *slots_[i], static_cast<int>(i)));
       }
     }
     // Slots of destroyed workers return to kFree on the slow path; have it do so now.
@@ -220,14 +220,14 @@ MnStats MemoryNode::stats() const {
   s.pages_free = pages_free_.load(std::memory_order_relaxed);
   for (const auto& slot : slots_) {
     const int st = slot->state.load(std::memory_order_acquire);
-    if (st == WorkerSlot::kFree) continue;
-    s.workers += st == WorkerSlot::kActive;
+    if (st == FastPathSlot::kFree) continue;
+    s.workers += st == FastPathSlot::kActive;
     s.pages_queued += slot->free_pages.size_approx();
     s.pages_queued += std::atomic_ref(slot->spare_page).load(std::memory_order_relaxed) != kNoPage;
   }
   s.pages_queued += pages_prepared_.load(std::memory_order_relaxed);
   for (const auto& slot : slots_) {
-    const WorkerCounters c = load_counters(slot->counters);
+    const FastPathCounters c = load_counters(slot->counters);
     s.fast.reads += c.reads;
     s.fast.writes += c.writes;
     s.fast.cas += c.cas;

@@ -2,7 +2,7 @@
 // The memory node (MN) as a library: memory pool, hash page table, address spaces, the slow path
 // thread, and the registry of fast-path workers.
 //
-//   fast path (Worker, one per thread)        slow path (one thread, owned here)
+//   fast path (FastPath, one per thread)      slow path (one thread, owned here)
 //   ----------------------------------        -----------------------------------
 //   reads, writes, atomics, translation,      ralloc / rfree / protect, address-space
 //   page faults from a free-page ring         create / destroy, free-page refill, scrubbing
@@ -36,13 +36,13 @@
 #include "mn/config.h"
 #include "mn/control.h"
 #include "mn/design.h"
+#include "mn/fast_path.h"
 #include "mn/memory_pool.h"
 #include "mn/page_table.h"
-#include "mn/worker.h"
 
 namespace clio::mn {
 
-struct WorkerSlot;
+struct FastPathSlot;
 struct Invalidation;
 
 /// A snapshot of the MN's state and counters.
@@ -67,7 +67,7 @@ struct MnStats {
   uint64_t ras_expired = 0;     ///< address spaces destroyed because their lease ran out
   uint64_t rfrees = 0;
   uint64_t grace_periods = 0;
-  WorkerCounters fast;  ///< summed over every worker that ever ran
+  FastPathCounters fast;  ///< summed over every worker that ever ran
 };
 
 class MemoryNode {
@@ -75,13 +75,13 @@ class MemoryNode {
   /// Validates `cfg` (throws clio::ConfigError), maps the pool and the page table (throws
   /// clio::Error), and starts the slow-path thread.
   explicit MemoryNode(const MnConfig& cfg);
-  /// Stops the slow path. Every Worker must have been destroyed.
+  /// Stops the slow path. Every FastPath must have been destroyed.
   ~MemoryNode();
   MemoryNode(const MemoryNode&) = delete;
   MemoryNode& operator=(const MemoryNode&) = delete;
 
   /// Registers a fast-path worker. Throws clio::Error when max_workers are registered.
-  std::unique_ptr<Worker> add_worker();
+  std::unique_ptr<FastPath> add_fast_path();
 
   // --- Control operations: blocking; any thread that is not inside a worker batch. ---------
   /// Runs one control request on the slow path and returns its reply.
@@ -121,7 +121,7 @@ class MemoryNode {
   const MemoryPool& pool() const { return pool_; }
 
  private:
-  friend class Worker;
+  friend class FastPath;
 
   using Ras = AddressSpaces::Ras;
 
@@ -238,7 +238,7 @@ class MemoryNode {
   AddressSpaces spaces_;  ///< written by the slow path only (see its header)
 
   // Workers: slots are fixed for the MN's lifetime.
-  std::vector<std::unique_ptr<WorkerSlot>> slots_;
+  std::vector<std::unique_ptr<FastPathSlot>> slots_;
 
   // Slow-path thread and its wake-up.
   std::thread slow_thread_;

@@ -9,15 +9,15 @@
 
 #include "common/check.h"
 #include "common/clock.h"
+#include "mn/fast_path_slot.h"
 #include "mn/memory_node.h"
-#include "mn/worker_slot.h"
 
 namespace clio::mn {
 
 void MemoryNode::reclaim_retiring_workers() {
   for (size_t i = 0; i < slots_.size(); ++i) {
-    WorkerSlot& s = *slots_[i];
-    if (s.state.load(std::memory_order_acquire) != WorkerSlot::kRetiring) continue;
+    FastPathSlot& s = *slots_[i];
+    if (s.state.load(std::memory_order_acquire) != FastPathSlot::kRetiring) continue;
     // The worker is gone: this thread is now the consumer of its rings.
     uint64_t ppn;
     while (s.free_pages.pop(&ppn)) prepared_pages_.push_back(ppn);
@@ -40,7 +40,7 @@ void MemoryNode::reclaim_retiring_workers() {
       if (d.first.slot == static_cast<int>(i)) d.first.slot = -2;
     s.flush_all.store(false, std::memory_order_relaxed);
     pages_prepared_.store(prepared_pages_.size(), std::memory_order_relaxed);
-    s.state.store(WorkerSlot::kFree, std::memory_order_seq_cst);
+    s.state.store(FastPathSlot::kFree, std::memory_order_seq_cst);
   }
 }
 
@@ -64,8 +64,8 @@ void MemoryNode::unmap(uint32_t pid, uint64_t vpn, uint64_t pages) {
 
 void MemoryNode::shootdown_and_recycle(const Invalidation* inv, size_t n) {
   for (const auto& sp : slots_) {
-    WorkerSlot& s = *sp;
-    if (s.state.load(std::memory_order_seq_cst) != WorkerSlot::kActive) continue;
+    FastPathSlot& s = *sp;
+    if (s.state.load(std::memory_order_seq_cst) != FastPathSlot::kActive) continue;
     for (size_t i = 0; i < n; ++i)
       if (!s.invalidations.push(inv[i])) s.flush_all.store(true, std::memory_order_seq_cst);
     s.inval_seq.fetch_add(1, std::memory_order_seq_cst);
@@ -99,12 +99,12 @@ void MemoryNode::synchronize() {
   // so we wait for its epoch to move. Its leave() is a release store: everything it did to pool
   // memory happens-before what we do next with those pages.
   for (const auto& sp : slots_) {
-    WorkerSlot& s = *sp;
-    if (s.state.load(std::memory_order_seq_cst) != WorkerSlot::kActive) continue;
+    FastPathSlot& s = *sp;
+    if (s.state.load(std::memory_order_seq_cst) != FastPathSlot::kActive) continue;
     const uint64_t e = s.epoch.load(std::memory_order_seq_cst);
     if ((e & 1) == 0) continue;
     for (uint32_t spins = 0; s.epoch.load(std::memory_order_acquire) == e &&
-                             s.state.load(std::memory_order_acquire) == WorkerSlot::kActive;
+                             s.state.load(std::memory_order_acquire) == FastPathSlot::kActive;
          ++spins) {
       if (spins < 128) {
         cpu_relax();

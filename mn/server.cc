@@ -42,7 +42,7 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
   if (entries > (size_t{1} << 30))
     throw ConfigError("dedup entries " + std::to_string(entries) + ": at most 2^30 per worker");
   token_key_ = random_sip_key();
-  // Worker 0 binds first; the others bind where it did (a udp port=0 is resolved by then).
+  // Thread 0 binds first; the others bind where it did (a udp port=0 is resolved by then).
   std::string where = cfg_.listen;
   for (unsigned i = 0; i < cfg_.workers; ++i) {
     auto t = net::listen(where, i, cfg_.workers);
@@ -50,7 +50,7 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
       where = t->member_locator();
       locator_ = t->locator();
     }
-    workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_worker(), entries,
+    workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_fast_path(), entries,
                                                      mn.config().max_ras));
     if (mn.design().sessions)
       workers_.back()->sessions =

@@ -2,7 +2,7 @@
 // The memory node on the network: worker threads that poll a transport and serve Clio packets.
 //
 // Each worker owns one transport endpoint (one UDP socket sharing the port with SO_REUSEPORT, one
-// inproc port of the server's name) and one fast-path Worker, and loops:
+// inproc port of the server's name) and one fast-path FastPath, and loops:
 //   rx_burst -> validate -> read / write / atomic (fast path) -> reply -> tx_burst -> release
 // Control packets (ralloc, rfree, protect, address-space create/destroy) are handed to the slow
 // path through the worker's SPSC ring and answered when it replies; the worker never waits.

@@ -95,7 +95,7 @@ void MnServer::run(WorkerState& w) {
   if (w.cpu >= 0) pin_to_cpu(w.cpu);
   net::PacketView rx[kServerBurst];
   IdlePoll poll;
-  bool topped_up = false;  // once per quiet stretch (see Worker::top_up_when_idle)
+  bool topped_up = false;  // once per quiet stretch (see FastPath::top_up_when_idle)
   w.refresh_coarse();
   while (!stop_.load(std::memory_order_acquire)) {
     const size_t n = w.transport->rx_burst(rx);
@@ -141,12 +141,12 @@ void MnServer::prefetch_records(WorkerState& w, std::span<const net::PacketView>
 }
 
 void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
-  Worker& fast = *w.worker;
+  FastPath& fast = *w.worker;
   Counters& c = w.counters;
   size_t ntx = 0;
   bool reads_unsent = false;  // w.tx holds read replies whose payload is the pool itself
   w.now_ms = 0;               // read the clock at most once per burst, and only if a write needs it
-  Worker::Batch batch(fast);  // replies gather read data from the pool: send inside the batch
+  FastPath::Batch batch(fast);  // replies gather read data from the pool: send inside the batch
   if (pkts.size() > 1) prefetch_records(w, pkts);  // one packet: no misses to overlap
   for (const net::PacketView& p : pkts) {
     Header h;

@@ -7,9 +7,9 @@
 
 #include "common/clock.h"
 #include "common/wire.h"
+#include "mn/fast_path_slot.h"
 #include "mn/server.h"
 #include "mn/sessions.h"
-#include "mn/worker_slot.h"
 #include "verbs_shim/transport.h"
 
 namespace clio::mn {
@@ -39,7 +39,7 @@ struct MnServer::PendingControl {
 
 struct MnServer::WorkerState {
   std::unique_ptr<net::Transport> transport;
-  std::unique_ptr<Worker> worker;
+  std::unique_ptr<FastPath> worker;
   DedupTable dedup;
   std::unique_ptr<SessionTable> sessions;  ///< designs with per-client state only
   Counters counters;
@@ -79,7 +79,7 @@ struct MnServer::WorkerState {
   }
   uint64_t coarse_ms() const { return coarse_ns / 1'000'000 + 1; }
 
-  WorkerState(std::unique_ptr<net::Transport> t, std::unique_ptr<Worker> w, size_t dedup_entries,
+  WorkerState(std::unique_ptr<net::Transport> t, std::unique_ptr<FastPath> w, size_t dedup_entries,
               uint32_t max_pids)
       : transport(std::move(t)), worker(std::move(w)), dedup(dedup_entries, max_pids) {}
 };

@@ -7,8 +7,8 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/units.h"
+#include "mn/fast_path_slot.h"
 #include "mn/memory_node.h"
-#include "mn/worker_slot.h"
 
 namespace clio::mn {
 namespace {
@@ -79,8 +79,8 @@ bool MemoryNode::slow_path_has_work() {
       lazy_ == nullptr && !refill_paused_ && !pool_exhausted_.load(std::memory_order_relaxed);
   for (const auto& s : slots_) {
     const int st = s->state.load(std::memory_order_seq_cst);
-    if (st == WorkerSlot::kRetiring) return true;
-    if (st != WorkerSlot::kActive) continue;
+    if (st == FastPathSlot::kRetiring) return true;
+    if (st != FastPathSlot::kActive) continue;
     if (s->requests.size_approx() != 0) return true;
     if (can_refill && s->free_pages.size_approx() < s->free_pages.capacity()) return true;
   }
@@ -126,8 +126,8 @@ size_t MemoryNode::drain_admin() {
 size_t MemoryNode::drain_worker_requests() {
   size_t n = 0;
   for (size_t i = 0; i < slots_.size(); ++i) {
-    WorkerSlot& s = *slots_[i];
-    if (s.state.load(std::memory_order_acquire) != WorkerSlot::kActive) continue;
+    FastPathSlot& s = *slots_[i];
+    if (s.state.load(std::memory_order_acquire) != FastPathSlot::kActive) continue;
     auto& pending = pending_replies_[i];
     while (!pending.empty() && s.replies.push(pending.front())) pending.pop_front();
     ControlRequest req;
@@ -158,8 +158,8 @@ size_t MemoryNode::refill_rings(uint64_t budget_bytes) {
   uint64_t spent = 0;
   bool exhausted = false;
   for (const auto& sp : slots_) {
-    WorkerSlot& s = *sp;
-    if (s.state.load(std::memory_order_acquire) != WorkerSlot::kActive) continue;
+    FastPathSlot& s = *sp;
+    if (s.state.load(std::memory_order_acquire) != FastPathSlot::kActive) continue;
     size_t room = s.free_pages.capacity() - s.free_pages.size_approx();
     while (room > 0 && spent < budget_bytes) {
       uint64_t ppn;

@@ -62,7 +62,7 @@ TEST(EndToEndInProcTest, CleanFabricNeedsNoRetransmission) {
 }
 
 // A few faults leave the free-page ring above its low water, so no doorbell rings for them;
-// the worker asks for the top-up itself once its network goes quiet (Worker::top_up_when_idle),
+// the worker asks for the top-up itself once its network goes quiet (FastPath::top_up_when_idle),
 // and the slow path, which otherwise looks only every 100 ms, refills the ring in that gap
 // rather than during the next burst of faults.
 TEST(EndToEndInProcTest, QuietWorkerHasItsFreePageRingToppedUp) {

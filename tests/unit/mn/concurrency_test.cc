@@ -29,11 +29,11 @@ class ConcurrencyTest : public ::testing::TestWithParam<std::string> {};
 /// Retries kRetryLater by leaving the batch (so the slow path's grace periods progress) and
 /// yielding; the slow path refills on its own.
 template <typename Op>
-Status retrying(Worker& w, Op&& op) {
+Status retrying(FastPath& w, Op&& op) {
   for (;;) {
     Status s;
     {
-      Worker::Batch b(w);
+      FastPath::Batch b(w);
       s = op();
     }
     if (s != Status::kRetryLater) return s;
@@ -60,7 +60,7 @@ TEST_P(ConcurrencyTest, WorkersAndSlowPathChurnWithoutCorruption) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
-      auto w = mn.add_worker();
+      auto w = mn.add_fast_path();
       Ras own = Ras::create(mn);
       Rng rng(100 + t);
       struct Region {
@@ -144,7 +144,7 @@ TEST_P(ConcurrencyTest, RacingFaultsOnOnePageAreCoalesced) {
     std::vector<std::thread> ts;
     for (int t = 0; t < 2; ++t) {
       ts.emplace_back([&, t] {
-        auto w = mn.add_worker();
+        auto w = mn.add_fast_path();
         mn.refill_now();
         ready.fetch_add(1);
         while (ready.load() < 2) {
@@ -159,7 +159,7 @@ TEST_P(ConcurrencyTest, RacingFaultsOnOnePageAreCoalesced) {
       });
     }
     for (auto& t : ts) t.join();
-    auto w = mn.add_worker();
+    auto w = mn.add_fast_path();
     mn.refill_now();
     for (uint64_t p = 0; p < kPages; ++p) {
       std::vector<std::byte> got(16);
@@ -199,11 +199,11 @@ TEST_P(ConcurrencyTest, FreedPagesAreNotReusedUnderAnInFlightBatch) {
   std::atomic<uint64_t> bad{0}, good{0};
 
   std::thread reader([&] {
-    auto w = mn.add_worker();
+    auto w = mn.add_fast_path();
     Rng rng(5);
     std::vector<std::byte> got(256);
     while (!done.load()) {
-      Worker::Batch batch(*w);
+      FastPath::Batch batch(*w);
       for (int k = 0; k < 200; ++k) {
         const uint64_t va = a_va.load();
         if (va == 0) continue;
@@ -219,7 +219,7 @@ TEST_P(ConcurrencyTest, FreedPagesAreNotReusedUnderAnInFlightBatch) {
     }
   });
 
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   const std::vector<std::byte> aa(4096, std::byte{0xAA}), bb(4096, std::byte{0xBB});
   for (int round = 0; round < 300; ++round) {
     uint64_t va;

@@ -16,7 +16,7 @@ using testing::write_bytes;
 
 TEST(FaultTest, FirstTouchReadsZerosAndTakesOnePage) {
   MemoryNode mn(small_config());
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   mn.refill_now();
   Ras r = Ras::create(mn);
   uint64_t va;
@@ -42,7 +42,7 @@ TEST(FaultTest, EmptyFreePageBufferAnswersRetryLater) {
   auto cfg = small_config();
   cfg.free_ring_depth = 4;
   MemoryNode mn(cfg);
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   mn.set_refill_paused(true);
   mn.refill_now();  // exactly 4 pages queued, and no more until resumed
   Ras r = Ras::create(mn);
@@ -51,7 +51,7 @@ TEST(FaultTest, EmptyFreePageBufferAnswersRetryLater) {
 
   std::vector<std::byte> one(1);
   {
-    Worker::Batch b(*w);
+    FastPath::Batch b(*w);
     for (int i = 0; i < 4; ++i) ASSERT_EQ(w->read(r.at(va + i * 4096), one), Status::kOk);
     // The fast path answers at once; it does not wait for the (paused) slow path.
     EXPECT_EQ(w->read(r.at(va + 4 * 4096), one), Status::kRetryLater);
@@ -61,7 +61,7 @@ TEST(FaultTest, EmptyFreePageBufferAnswersRetryLater) {
   EXPECT_EQ(w->counters().retry_later, 2u);
   mn.set_refill_paused(false);
   mn.refill_now();
-  Worker::Batch b(*w);
+  FastPath::Batch b(*w);
   EXPECT_EQ(w->read(r.at(va + 4 * 4096), one), Status::kOk);
 }
 
@@ -69,13 +69,13 @@ TEST(FaultTest, ExhaustedPoolAnswersNoMemory) {
   auto cfg = small_config(16 * 4096, 4096);  // 16 pages, 32 slots
   cfg.free_ring_depth = 64;
   MemoryNode mn(cfg);
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   mn.refill_now();
   Ras r = Ras::create(mn);
   uint64_t va;
   ASSERT_EQ(mn.ralloc(r.pid, r.rw, 20 * 4096, 0, &va), Status::kOk) << "VA may exceed RAM";
   std::vector<std::byte> one(1);
-  Worker::Batch b(*w);
+  FastPath::Batch b(*w);
   for (int i = 0; i < 16; ++i) ASSERT_EQ(w->write(r.at(va + i * 4096), one), Status::kOk);
   EXPECT_EQ(w->write(r.at(va + 16 * 4096), one), Status::kNoMemory);
 }
@@ -85,7 +85,7 @@ TEST(FaultTest, PageFreedByOnePidReadsZerosForTheNext) {
   auto cfg = small_config(32 * 4096, 4096);
   cfg.free_ring_depth = 8;
   MemoryNode mn(cfg);
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   mn.refill_now();
 
   Ras a = Ras::create(mn);
@@ -114,7 +114,7 @@ TEST(FaultTest, PageFreedByOnePidReadsZerosForTheNext) {
 TEST(FaultTest, DestroyedAddressSpaceReturnsItsPages) {
   auto cfg = small_config(64 * 4096, 4096);
   MemoryNode mn(cfg);
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   mn.refill_now();
   Ras a = Ras::create(mn);
   uint64_t va;

@@ -76,7 +76,7 @@ TEST(LeaseTest, UnrenewedAddressSpaceExpiresAndItsMemoryIsReclaimed) {
   auto cfg = small_config();
   cfg.lease_ms = 200;
   MemoryNode mn(cfg);
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   mn.refill_now();
   Ras gone = Ras::create(mn);
   Ras kept = Ras::create(mn);
@@ -146,13 +146,13 @@ struct SteppedNode {
     c.free_ring_depth = 4;
     return c;
   }
-  SteppedNode(uint64_t pool, uint32_t step) : mn(config(pool, step)), w(mn.add_worker()) {
+  SteppedNode(uint64_t pool, uint32_t step) : mn(config(pool, step)), w(mn.add_fast_path()) {
     mn.refill_now();
     other = Ras::create(mn);
     EXPECT_EQ(mn.ralloc(other.pid, other.rw, 64 * kPage, 0, &other_va), Status::kOk);
   }
   MemoryNode mn;
-  std::unique_ptr<Worker> w;  // destroyed before mn
+  std::unique_ptr<FastPath> w;  // destroyed before mn
   Ras other;
   uint64_t other_va = 0;
 };

@@ -40,11 +40,11 @@ struct Ras {
 /// Runs one operation in its own batch; on kRetryLater (no pre-zeroed page queued yet) asks the
 /// slow path for a refill, outside the batch, and tries again. Deterministic: no sleeping.
 template <typename Op>
-Status with_retry(MemoryNode& mn, Worker& w, Op&& op) {
+Status with_retry(MemoryNode& mn, FastPath& w, Op&& op) {
   for (int i = 0; i < 100; ++i) {
     Status s;
     {
-      Worker::Batch b(w);
+      FastPath::Batch b(w);
       s = op();
     }
     if (s != Status::kRetryLater) return s;
@@ -53,12 +53,12 @@ Status with_retry(MemoryNode& mn, Worker& w, Op&& op) {
   return Status::kRetryLater;
 }
 
-inline Status write_bytes(MemoryNode& mn, Worker& w, const Target& t,
+inline Status write_bytes(MemoryNode& mn, FastPath& w, const Target& t,
                           const std::vector<std::byte>& d) {
   return with_retry(mn, w, [&] { return w.write(t, d); });
 }
 
-inline Status read_bytes(MemoryNode& mn, Worker& w, const Target& t, std::vector<std::byte>& d) {
+inline Status read_bytes(MemoryNode& mn, FastPath& w, const Target& t, std::vector<std::byte>& d) {
   return with_retry(mn, w, [&] { return w.read(t, d); });
 }
 

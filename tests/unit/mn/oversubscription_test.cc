@@ -41,7 +41,7 @@ TEST(OversubscriptionTest, PoolFourTimesRamWorksWhileLittleIsTouched) {
   cfg.seed = 1;
   const uint64_t rss_before = rss_bytes();
   MemoryNode mn(cfg);
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   mn.refill_now();
   EXPECT_GE(mn.stats().pool_bytes, 4 * ram - cfg.page_bytes);
 

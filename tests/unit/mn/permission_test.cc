@@ -17,7 +17,7 @@ using testing::write_bytes;
 
 class PermissionTest : public ::testing::Test {
  protected:
-  PermissionTest() : mn_(small_config()), w_(mn_.add_worker()) { mn_.refill_now(); }
+  PermissionTest() : mn_(small_config()), w_(mn_.add_fast_path()) { mn_.refill_now(); }
 
   Status rd(const Target& t, size_t n = 8) {
     std::vector<std::byte> b(n);
@@ -34,7 +34,7 @@ class PermissionTest : public ::testing::Test {
   }
 
   MemoryNode mn_;
-  std::unique_ptr<Worker> w_;
+  std::unique_ptr<FastPath> w_;
 };
 
 TEST_F(PermissionTest, ReadOnlyAllocation) {

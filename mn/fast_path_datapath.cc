@@ -4,17 +4,17 @@
 #include <cstring>
 
 #include "common/check.h"
+#include "mn/fast_path_slot.h"
 #include "mn/memory_node.h"
-#include "mn/worker_slot.h"
 
 namespace clio::mn {
 
-void Worker::top_up_when_idle() {
+void FastPath::top_up_when_idle() {
   if (mn_.lazy_ != nullptr || mn_.pool_exhausted_.load(std::memory_order_relaxed)) return;
   if (slot_.free_pages.size_approx() < slot_.free_pages.capacity()) mn_.doorbell_.ring();
 }
 
-Status Worker::fault(Pte* p, uint64_t* word) {
+Status FastPath::fault(Pte* p, uint64_t* word) {
   uint64_t w = *word;
   // A lost race costs one retry; more than a few means protect() keeps flipping the word.
   for (int attempt = 0; attempt < 4; ++attempt) {
@@ -47,7 +47,7 @@ Status Worker::fault(Pte* p, uint64_t* word) {
   return Status::kRetryLater;
 }
 
-Status Worker::check_key(uint32_t pid, uint64_t key, bool write) const {
+Status FastPath::check_key(uint32_t pid, uint64_t key, bool write) const {
   if (pid == 0 || pid >= max_ras_ || key == 0) [[unlikely]]
     return Status::kNoSuchRas;
   if (key != mn_.key_rw(pid)) [[unlikely]] {
@@ -57,7 +57,7 @@ Status Worker::check_key(uint32_t pid, uint64_t key, bool write) const {
   return Status::kOk;
 }
 
-Status Worker::translate(const Target& t, uint32_t len, bool write, std::byte** host) {
+Status FastPath::translate(const Target& t, uint32_t len, bool write, std::byte** host) {
   CLIO_DCHECK(in_batch_);
   if (len == 0 || (t.va & page_mask_) + len > page_mask_ + 1) [[unlikely]]
     return Status::kBadArgument;
@@ -92,7 +92,7 @@ Status Worker::translate(const Target& t, uint32_t len, bool write, std::byte** 
   return Status::kOk;
 }
 
-Status Worker::translate_lazy(const Target& t, bool write, std::byte** host) {
+Status FastPath::translate_lazy(const Target& t, bool write, std::byte** host) {
   uint64_t word = lazy_->find(t.pid, t.va >> page_shift_);
   if (word == 0) {
     bool mapped = false;
@@ -106,13 +106,13 @@ Status Worker::translate_lazy(const Target& t, bool write, std::byte** host) {
 }
 
 namespace {
-inline Status count_error(Status s, WorkerCounters& c) {
+inline Status count_error(Status s, FastPathCounters& c) {
   if (s != Status::kRetryLater) bump(c.errors);
   return s;
 }
 }  // namespace
 
-Status Worker::read(const Target& t, std::span<std::byte> out) {
+Status FastPath::read(const Target& t, std::span<std::byte> out) {
   std::byte* src;
   const uint32_t len = out.size() > UINT32_MAX ? 0 : static_cast<uint32_t>(out.size());
   if (Status s = translate(t, len, false, &src); s != Status::kOk) [[unlikely]]
@@ -122,7 +122,7 @@ Status Worker::read(const Target& t, std::span<std::byte> out) {
   return Status::kOk;
 }
 
-Status Worker::read_view(const Target& t, uint32_t len, const std::byte** data) {
+Status FastPath::read_view(const Target& t, uint32_t len, const std::byte** data) {
   std::byte* src;
   if (Status s = translate(t, len, false, &src); s != Status::kOk) [[unlikely]]
     return count_error(s, slot_.counters);
@@ -131,7 +131,7 @@ Status Worker::read_view(const Target& t, uint32_t len, const std::byte** data) 
   return Status::kOk;
 }
 
-Status Worker::write(const Target& t, std::span<const std::byte> in) {
+Status FastPath::write(const Target& t, std::span<const std::byte> in) {
   std::byte* dst;
   const uint32_t len = in.size() > UINT32_MAX ? 0 : static_cast<uint32_t>(in.size());
   if (Status s = translate(t, len, true, &dst); s != Status::kOk) [[unlikely]]
@@ -141,7 +141,7 @@ Status Worker::write(const Target& t, std::span<const std::byte> in) {
   return Status::kOk;
 }
 
-Status Worker::cas(const Target& t, uint64_t expected, uint64_t desired, uint64_t* old) {
+Status FastPath::cas(const Target& t, uint64_t expected, uint64_t desired, uint64_t* old) {
   if (t.va & 7) [[unlikely]]
     return count_error(Status::kBadArgument, slot_.counters);
   std::byte* p;
@@ -154,7 +154,7 @@ Status Worker::cas(const Target& t, uint64_t expected, uint64_t desired, uint64_
   return Status::kOk;
 }
 
-Status Worker::faa(const Target& t, uint64_t add, uint64_t* old) {
+Status FastPath::faa(const Target& t, uint64_t add, uint64_t* old) {
   if (t.va & 7) [[unlikely]]
     return count_error(Status::kBadArgument, slot_.counters);
   std::byte* p;

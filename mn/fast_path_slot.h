@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Internal: the state one fast-path worker shares with the slow path. Owned by MemoryNode (a
-// fixed array), so it outlives any Worker that uses it. Every field shared across threads is an
+// fixed array), so it outlives any FastPath that uses it. Every field shared across threads is an
 // atomic or an SPSC ring whose producer and consumer are named below.
 #pragma once
 
@@ -9,7 +9,7 @@
 
 #include "common/spsc_ring.h"
 #include "mn/control.h"
-#include "mn/worker.h"
+#include "mn/fast_path.h"
 
 namespace clio::mn {
 
@@ -24,16 +24,16 @@ inline constexpr uint64_t kNoPage = ~uint64_t{0};
 inline constexpr size_t kInvalidationRingSize = 256;
 inline constexpr size_t kControlRingSize = 256;
 
-struct WorkerSlot {
+struct FastPathSlot {
   enum State : int { kFree = 0, kActive = 1, kRetiring = 2 };
 
-  explicit WorkerSlot(size_t ring_depth)
+  explicit FastPathSlot(size_t ring_depth)
       : free_pages(ring_depth),
         invalidations(kInvalidationRingSize),
         requests(kControlRingSize),
         replies(kControlRingSize) {}
 
-  /// kFree -> kActive by MemoryNode::add_worker (CAS); kActive -> kRetiring by ~Worker;
+  /// kFree -> kActive by MemoryNode::add_fast_path (CAS); kActive -> kRetiring by ~FastPath;
   /// kRetiring -> kFree by the slow path once it took back the worker's pages.
   std::atomic<int> state{kFree};
   /// Odd while the worker is inside a batch. Written by the worker (seq_cst), read by the slow
@@ -50,11 +50,11 @@ struct WorkerSlot {
   SpscRing<Invalidation> invalidations;  ///< slow path -> worker
   SpscRing<ControlRequest> requests;     ///< worker -> slow path
   SpscRing<ControlReply> replies;        ///< slow path -> worker
-  /// A page the worker popped but did not use (it lost a fault race). Worker-owned while
+  /// A page the worker popped but did not use (it lost a fault race). FastPath-owned while
   /// kActive; the slow path takes it back once the slot is kRetiring.
   uint64_t spare_page = kNoPage;
   /// Cumulative counts; single writer (the worker), read by anyone with relaxed atomic loads.
-  alignas(64) WorkerCounters counters;
+  alignas(64) FastPathCounters counters;
 };
 
 /// Single-writer increment of a counter that other threads read.
@@ -64,6 +64,6 @@ inline void bump(uint64_t& c) {
 }
 
 /// A consistent-enough copy of counters written by another thread.
-WorkerCounters load_counters(const WorkerCounters& c);
+FastPathCounters load_counters(const FastPathCounters& c);
 
 }  // namespace clio::mn

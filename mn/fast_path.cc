@@ -2,16 +2,16 @@
 #include <atomic>
 
 #include "common/check.h"
+#include "mn/fast_path_slot.h"
 #include "mn/memory_node.h"
-#include "mn/worker_slot.h"
 
 namespace clio::mn {
 
-WorkerCounters load_counters(const WorkerCounters& c) {
+FastPathCounters load_counters(const FastPathCounters& c) {
   auto ld = [](const uint64_t& v) {
     return std::atomic_ref(const_cast<uint64_t&>(v)).load(std::memory_order_relaxed);
   };
-  WorkerCounters r;
+  FastPathCounters r;
   r.reads = ld(c.reads);
   r.writes = ld(c.writes);
   r.cas = ld(c.cas);
@@ -24,7 +24,7 @@ WorkerCounters load_counters(const WorkerCounters& c) {
   return r;
 }
 
-Worker::Worker(MemoryNode& mn, WorkerSlot& slot, int index)
+FastPath::FastPath(MemoryNode& mn, FastPathSlot& slot, int index)
     : mn_(mn),
       slot_(slot),
       index_(index),
@@ -38,14 +38,14 @@ Worker::Worker(MemoryNode& mn, WorkerSlot& slot, int index)
       max_ras_(mn.cfg_.max_ras),
       ring_low_water_(static_cast<uint32_t>(slot.free_pages.capacity() / 2)) {}
 
-Worker::~Worker() {
-  CLIO_CHECK_MSG(!in_batch_, "a Worker was destroyed inside a batch");
+FastPath::~FastPath() {
+  CLIO_CHECK_MSG(!in_batch_, "a FastPath was destroyed inside a batch");
   // Hands the slot (its ring and spare page) back; the slow path reclaims it.
-  slot_.state.store(WorkerSlot::kRetiring, std::memory_order_seq_cst);
+  slot_.state.store(FastPathSlot::kRetiring, std::memory_order_seq_cst);
   mn_.doorbell_.ring();
 }
 
-void Worker::enter() {
+void FastPath::enter() {
   CLIO_DCHECK(!in_batch_);
   in_batch_ = true;
   // seq_cst store, then seq_cst loads (inval_seq here, page-table tags later): see
@@ -58,14 +58,14 @@ void Worker::enter() {
   }
 }
 
-void Worker::leave() {
+void FastPath::leave() {
   CLIO_DCHECK(in_batch_);
   in_batch_ = false;
   // Release: everything this batch did to pool memory happens-before the slow path's reuse.
   slot_.epoch.store(slot_.epoch.load(std::memory_order_relaxed) + 1, std::memory_order_release);
 }
 
-void Worker::apply_invalidations() {
+void FastPath::apply_invalidations() {
   if (slot_.flush_all.exchange(false, std::memory_order_seq_cst)) {
     tlb_.flush();
     Invalidation inv;
@@ -77,16 +77,16 @@ void Worker::apply_invalidations() {
   while (slot_.invalidations.pop(&inv)) tlb_.invalidate(inv.pid, inv.vpn_lo, inv.vpn_hi);
 }
 
-bool Worker::submit(const ControlRequest& req) {
+bool FastPath::submit(const ControlRequest& req) {
   if (!slot_.requests.push(req)) return false;
   mn_.doorbell_.ring();
   return true;
 }
 
-size_t Worker::poll_replies(std::span<ControlReply> out) { return slot_.replies.pop_burst(out); }
+size_t FastPath::poll_replies(std::span<ControlReply> out) { return slot_.replies.pop_burst(out); }
 
-WorkerCounters Worker::counters() const {
-  WorkerCounters now = load_counters(slot_.counters);
+FastPathCounters FastPath::counters() const {
+  FastPathCounters now = load_counters(slot_.counters);
   now.reads -= base_.reads;
   now.writes -= base_.writes;
   now.cas -= base_.cas;

@@ -12,7 +12,7 @@
 namespace clio::mn {
 namespace {
 
-ControlReply roundtrip(Worker& w, const ControlRequest& req) {
+ControlReply roundtrip(FastPath& w, const ControlRequest& req) {
   EXPECT_TRUE(w.submit(req));
   ControlReply r{};
   // The slow path answers asynchronously; the worker only ever polls.
@@ -21,9 +21,9 @@ ControlReply roundtrip(Worker& w, const ControlRequest& req) {
   return r;
 }
 
-TEST(WorkerControlTest, SubmitAndPollReplies) {
+TEST(FastPathControlTest, SubmitAndPollReplies) {
   MemoryNode mn(testing::small_config());
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   ControlRequest create{};
   create.op = wire::Opcode::kRasCreate;
   create.cookie = 11;
@@ -44,7 +44,7 @@ TEST(WorkerControlTest, SubmitAndPollReplies) {
   EXPECT_EQ(a.va % 4096, 0u);
   mn.refill_now();
   {
-    Worker::Batch b(*w);
+    FastPath::Batch b(*w);
     std::vector<std::byte> data(8, std::byte{1});
     EXPECT_EQ(w->write(Target{ras.pid, ras.key_rw, a.va + 8192}, data), Status::kOk)
         << "three pages: 10000 bytes rounded up";
@@ -64,9 +64,9 @@ TEST(WorkerControlTest, SubmitAndPollReplies) {
   EXPECT_EQ(mn.stats().ras_live, 0u);
 }
 
-TEST(WorkerControlTest, ManyOutstandingRequestsAllAnswered) {
+TEST(FastPathControlTest, ManyOutstandingRequestsAllAnswered) {
   MemoryNode mn(testing::small_config());
-  auto w = mn.add_worker();
+  auto w = mn.add_fast_path();
   // More than the reply ring holds, submitted before any is polled: none may be lost.
   constexpr int kN = 600;
   int submitted = 0, answered = 0;
@@ -92,14 +92,14 @@ TEST(WorkerControlTest, ManyOutstandingRequestsAllAnswered) {
   EXPECT_EQ(mn.stats().ras_live, static_cast<uint64_t>(kN));
 }
 
-TEST(WorkerControlTest, WorkerSlotsAreReused) {
+TEST(FastPathControlTest, SlotsAreReused) {
   auto cfg = testing::small_config();
   cfg.max_workers = 2;
   MemoryNode mn(cfg);
   for (int i = 0; i < 10; ++i) {
-    auto a = mn.add_worker();
-    auto b = mn.add_worker();
-    EXPECT_THROW(mn.add_worker(), Error);
+    auto a = mn.add_fast_path();
+    auto b = mn.add_fast_path();
+    EXPECT_THROW(mn.add_fast_path(), Error);
   }
   EXPECT_EQ(mn.stats().workers, 0u);
 }

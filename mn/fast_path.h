@@ -7,12 +7,12 @@
 // never blocks, never allocates, never throws and takes no lock: everything it shares with the
 // slow path is an atomic or a single-producer/single-consumer ring.
 //
-// Threading: one Worker is used by one thread at a time. Every operation runs inside a batch
+// Threading: one FastPath is used by one thread at a time. Every operation runs inside a batch
 // (enter() ... leave(), or a Batch guard). A batch should be short (a burst of requests): the slow
 // path waits for every worker to leave its current batch before it reuses freed pages and page-
 // table slots. Never wait for the slow path (MemoryNode::call and friends) inside a batch.
 //
-// Implemented in worker.cc (set-up, control rings) and worker_datapath.cc (operations).
+// Implemented in fast_path.cc (set-up, control rings) and fast_path_datapath.cc (operations).
 #pragma once
 
 #include <cstdint>
@@ -27,7 +27,7 @@
 namespace clio::mn {
 
 class MemoryNode;
-struct WorkerSlot;
+struct FastPathSlot;
 
 /// Where an access goes: address space, its key, and the VA.
 struct Target {
@@ -37,7 +37,7 @@ struct Target {
 };
 
 /// Per-worker operation counts since the worker was created.
-struct WorkerCounters {
+struct FastPathCounters {
   uint64_t reads = 0;
   uint64_t writes = 0;
   uint64_t cas = 0;
@@ -49,11 +49,11 @@ struct WorkerCounters {
   uint64_t errors = 0;  ///< operations answered with any status other than kOk/kRetryLater
 };
 
-class Worker {
+class FastPath {
  public:
-  ~Worker();  ///< Deregisters. Must not be inside a batch.
-  Worker(const Worker&) = delete;
-  Worker& operator=(const Worker&) = delete;
+  ~FastPath();  ///< Deregisters. Must not be inside a batch.
+  FastPath(const FastPath&) = delete;
+  FastPath& operator=(const FastPath&) = delete;
 
   /// Starts a batch: applies pending TLB shoot-downs first. Not reentrant.
   void enter();
@@ -66,13 +66,13 @@ class Worker {
 
   class Batch {
    public:
-    explicit Batch(Worker& w) : w_(w) { w_.enter(); }
+    explicit Batch(FastPath& w) : w_(w) { w_.enter(); }
     ~Batch() { w_.leave(); }
     Batch(const Batch&) = delete;
     Batch& operator=(const Batch&) = delete;
 
    private:
-    Worker& w_;
+    FastPath& w_;
   };
 
   // --- Data operations (inside a batch). Each returns kOk or the reason it was refused:
@@ -105,12 +105,12 @@ class Worker {
   /// Takes up to out.size() replies to earlier submit()s; returns how many. Any time.
   size_t poll_replies(std::span<ControlReply> out);
 
-  WorkerCounters counters() const;
+  FastPathCounters counters() const;
   int index() const { return index_; }
 
  private:
   friend class MemoryNode;
-  Worker(MemoryNode& mn, WorkerSlot& slot, int index);
+  FastPath(MemoryNode& mn, FastPathSlot& slot, int index);
 
   /// Checks rights and translates [t.va, t.va+len) to a host pointer (taking a fault if need).
   Status translate(const Target& t, uint32_t len, bool write, std::byte** host);
@@ -122,10 +122,10 @@ class Worker {
   void apply_invalidations();
 
   MemoryNode& mn_;
-  WorkerSlot& slot_;
+  FastPathSlot& slot_;
   const int index_;
   Tlb tlb_;
-  WorkerCounters base_;  ///< the slot's counts when this worker took it
+  FastPathCounters base_;  ///< the slot's counts when this worker took it
   bool in_batch_ = false;
   uint64_t seen_inval_seq_;
   // Copies of configuration read on every request.
