@@ -3,7 +3,6 @@
 
 #include "common/check.h"
 #include "mn/fast_path_slot.h"
-#include "mn/memory_node.h"
 
 namespace clio::mn {
 
@@ -24,25 +23,25 @@ FastPathCounters load_counters(const FastPathCounters& c) {
   return r;
 }
 
-FastPath::FastPath(MemoryNode& mn, FastPathSlot& slot, int index)
+FastPath::FastPath(const FastPathView& mn, FastPathSlot& slot, int index)
     : mn_(mn),
       slot_(slot),
       index_(index),
       base_(load_counters(slot.counters)),
       seen_inval_seq_(slot.inval_seq.load(std::memory_order_seq_cst)),
-      table_(mn.table_),
-      lazy_(mn.lazy_.get()),
-      pool_base_(mn.pool_.page(0)),
-      page_shift_(mn.pool_.page_shift()),
-      page_mask_(mn.pool_.page_bytes() - 1),
-      max_ras_(mn.cfg_.max_ras),
+      table_(mn.table),
+      lazy_(mn.lazy),
+      pool_base_(mn.pool.page(0)),
+      page_shift_(mn.pool.page_shift()),
+      page_mask_(mn.pool.page_bytes() - 1),
+      max_ras_(mn.max_ras),
       ring_low_water_(static_cast<uint32_t>(slot.free_pages.capacity() / 2)) {}
 
 FastPath::~FastPath() {
   CLIO_CHECK_MSG(!in_batch_, "a FastPath was destroyed inside a batch");
   // Hands the slot (its ring and spare page) back; the slow path reclaims it.
   slot_.state.store(FastPathSlot::kRetiring, std::memory_order_seq_cst);
-  mn_.doorbell_.ring();
+  mn_.slow_path.ring();
 }
 
 void FastPath::enter() {
@@ -79,7 +78,7 @@ void FastPath::apply_invalidations() {
 
 bool FastPath::submit(const ControlRequest& req) {
   if (!slot_.requests.push(req)) return false;
-  mn_.doorbell_.ring();
+  mn_.slow_path.ring();
   return true;
 }
 

@@ -15,12 +15,16 @@
 // Implemented in fast_path.cc (set-up, control rings) and fast_path_datapath.cc (operations).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 
+#include "common/doorbell.h"
 #include "common/status.h"
+#include "mn/address_spaces.h"
 #include "mn/baselines.h"
 #include "mn/control.h"
+#include "mn/memory_pool.h"
 #include "mn/page_table.h"
 #include "mn/tlb.h"
 
@@ -34,6 +38,24 @@ struct Target {
   uint32_t pid;
   uint64_t key;
   uint64_t va;
+};
+
+/// What a FastPath uses of its MemoryNode, and nothing more: handed over at construction by
+/// MemoryNode::add_fast_path (everything referred to lives as long as the MemoryNode).
+struct FastPathView {
+  const PageTable& table;
+  const LazyTable* lazy;        ///< the lazily-mapping designs' table; nullptr for clio
+  const AddressSpaces& spaces;  ///< the key table (key_rw(), key_ro()); read-only here
+  const MemoryPool& pool;
+  uint32_t max_ras;
+  Doorbell& slow_path;  ///< rung for control requests, low free-page rings and retirement
+  /// True while the pool has no free page left to queue (written by the slow path).
+  const std::atomic<bool>& pool_exhausted;
+  /// The lazily-mapping designs' first touch (MemoryNode::lazy_fault on `node`); see
+  /// FastPath::translate_lazy. Only called when `lazy` is set.
+  Status (*lazy_fault)(MemoryNode& node, uint32_t pid, uint64_t va, bool write, uint64_t* word,
+                       bool* mapped);
+  MemoryNode& node;  ///< for lazy_fault only
 };
 
 /// Per-worker operation counts since the worker was created.
@@ -110,18 +132,18 @@ class FastPath {
 
  private:
   friend class MemoryNode;
-  FastPath(MemoryNode& mn, FastPathSlot& slot, int index);
+  FastPath(const FastPathView& mn, FastPathSlot& slot, int index);
 
   /// Checks rights and translates [t.va, t.va+len) to a host pointer (taking a fault if need).
   Status translate(const Target& t, uint32_t len, bool write, std::byte** host);
   /// Assigns a page to the allocated-but-invalid PTE `p`; updates *word.
   Status fault(Pte* p, uint64_t* word);
   /// translate() for the lazily-mapping designs (server, pnic): their table, no TLB, faults
-  /// through MemoryNode::lazy_fault.
+  /// through FastPathView::lazy_fault.
   Status translate_lazy(const Target& t, bool write, std::byte** host);
   void apply_invalidations();
 
-  MemoryNode& mn_;
+  const FastPathView mn_;
   FastPathSlot& slot_;
   const int index_;
   Tlb tlb_;

@@ -5,13 +5,12 @@
 
 #include "common/check.h"
 #include "mn/fast_path_slot.h"
-#include "mn/memory_node.h"
 
 namespace clio::mn {
 
 void FastPath::top_up_when_idle() {
-  if (mn_.lazy_ != nullptr || mn_.pool_exhausted_.load(std::memory_order_relaxed)) return;
-  if (slot_.free_pages.size_approx() < slot_.free_pages.capacity()) mn_.doorbell_.ring();
+  if (lazy_ != nullptr || mn_.pool_exhausted.load(std::memory_order_relaxed)) return;
+  if (slot_.free_pages.size_approx() < slot_.free_pages.capacity()) mn_.slow_path.ring();
 }
 
 Status FastPath::fault(Pte* p, uint64_t* word) {
@@ -23,16 +22,16 @@ Status FastPath::fault(Pte* p, uint64_t* word) {
     if (ppn != kNoPage) {
       spare.store(kNoPage, std::memory_order_relaxed);
     } else if (!slot_.free_pages.pop(&ppn)) [[unlikely]] {
-      mn_.doorbell_.ring();
+      mn_.slow_path.ring();
       bump(slot_.counters.retry_later);
-      return mn_.pool_exhausted_.load(std::memory_order_relaxed) ? Status::kNoMemory
-                                                                 : Status::kRetryLater;
+      return mn_.pool_exhausted.load(std::memory_order_relaxed) ? Status::kNoMemory
+                                                                : Status::kRetryLater;
     }
     const uint64_t desired = w | Pte::kValid | ppn;
     if (p->cas_word(w, desired)) {
       *word = desired;
       bump(slot_.counters.faults);
-      if (slot_.free_pages.size_approx() < ring_low_water_) mn_.doorbell_.ring();
+      if (slot_.free_pages.size_approx() < ring_low_water_) mn_.slow_path.ring();
       return Status::kOk;
     }
     // Lost: `w` now holds the current word. Keep the page for the next fault.
@@ -50,8 +49,8 @@ Status FastPath::fault(Pte* p, uint64_t* word) {
 Status FastPath::check_key(uint32_t pid, uint64_t key, bool write) const {
   if (pid == 0 || pid >= max_ras_ || key == 0) [[unlikely]]
     return Status::kNoSuchRas;
-  if (key != mn_.key_rw(pid)) [[unlikely]] {
-    if (key != mn_.key_ro(pid)) return Status::kNoSuchRas;
+  if (key != mn_.spaces.key_rw(pid)) [[unlikely]] {
+    if (key != mn_.spaces.key_ro(pid)) return Status::kNoSuchRas;
     if (write) return Status::kPermission;
   }
   return Status::kOk;
@@ -96,7 +95,7 @@ Status FastPath::translate_lazy(const Target& t, bool write, std::byte** host) {
   uint64_t word = lazy_->find(t.pid, t.va >> page_shift_);
   if (word == 0) {
     bool mapped = false;
-    const Status s = mn_.lazy_fault(t.pid, t.va, write, &word, &mapped);
+    const Status s = mn_.lazy_fault(mn_.node, t.pid, t.va, write, &word, &mapped);
     if (s != Status::kOk) return s;
     if (mapped) bump(slot_.counters.faults);
   }

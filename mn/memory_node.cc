@@ -74,7 +74,9 @@ std::unique_ptr<FastPath> MemoryNode::add_fast_path() {
       if (slots_[i]->state.compare_exchange_strong(expected, FastPathSlot::kActive,
                                                    std::memory_order_seq_cst)) {
         doorbell_.ring();  // its free-page ring wants filling
-        return std::unique_ptr<FastPath>(new FastPath(*this, *slots_[i], static_cast<int>(i)));
+        const FastPathView view{table_,    lazy_.get(),     spaces_,        pool_, cfg_.max_ras,
+                                doorbell_, pool_exhausted_, &lazy_fault_of, *this};
+        return std::unique_ptr<FastPath>(new FastPath(view, *slots_[i], static_cast<int>(i)));
       }
     }
     // Slots of destroyed workers return to kFree on the slow path; have it do so now.

@@ -121,8 +121,6 @@ class MemoryNode {
   const MemoryPool& pool() const { return pool_; }
 
  private:
-  friend class FastPath;
-
   using Ras = AddressSpaces::Ras;
 
   struct AdminCall {
@@ -162,10 +160,6 @@ class MemoryNode {
   enum class AdminKind { kControl, kPause, kResume, kRefill, kReclaim };
   /// Queues an admin call for the slow path and waits for it (call may be null).
   void admin(AdminKind kind, AdminCall* call);
-
-  // Fast-path view of the keys of `pid` (pid < max_ras checked by the caller).
-  uint64_t key_rw(uint32_t pid) const { return spaces_.key_rw(pid); }
-  uint64_t key_ro(uint32_t pid) const { return spaces_.key_ro(pid); }
 
   // --- Slow path (slow_path.cc, reclaim.cc); all run on the slow-path thread. ---------------
   void slow_path_main();
@@ -228,6 +222,11 @@ class MemoryNode {
   /// allocations (kUnmapped otherwise, kPermission for a write to a read-only one, kNoMemory
   /// when the pool is empty). Takes fault_mu_. *mapped: this call mapped it (not a racing one).
   Status lazy_fault(uint32_t pid, uint64_t va, bool write, uint64_t* word, bool* mapped);
+  /// lazy_fault() as FastPathView::lazy_fault calls it.
+  static Status lazy_fault_of(MemoryNode& mn, uint32_t pid, uint64_t va, bool write, uint64_t* word,
+                              bool* mapped) {
+    return mn.lazy_fault(pid, va, write, word, mapped);
+  }
   /// The allocation of pid that holds va, or nullptr. Under fault_mu_.
   const Vma* lazy_vma(uint32_t pid, uint64_t va) const;
 
