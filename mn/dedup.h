@@ -22,7 +22,8 @@
 // request would still be here: not found means never executed. Otherwise the MN cannot prove it
 // and refuses the request (kStale), original or retransmission alike.
 //
-// Single-threaded: one table per MN worker (a client endpoint always reaches the same worker).
+// Single-threaded: one table per MN network thread (a client endpoint always reaches the same
+// thread).
 // Entries are mapped lazily (untouched pages cost no memory); no allocation after construction.
 #pragma once
 

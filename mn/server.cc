@@ -8,7 +8,7 @@
 
 #include "common/log.h"
 #include "common/units.h"
-#include "mn/server_worker.h"
+#include "mn/server_net_thread.h"
 #include "verbs_shim/registry.h"
 
 namespace clio::mn {
@@ -50,21 +50,21 @@ MnServer::MnServer(MemoryNode& mn, const ServerConfig& cfg) : mn_(mn), cfg_(cfg)
       where = t->member_locator();
       locator_ = t->locator();
     }
-    workers_.push_back(std::make_unique<WorkerState>(std::move(t), mn_.add_fast_path(), entries,
-                                                     mn.config().max_ras));
+    threads_.push_back(std::make_unique<NetThread>(std::move(t), mn_.add_fast_path(), entries,
+                                                   mn.config().max_ras));
     if (mn.design().sessions)
-      workers_.back()->sessions =
+      threads_.back()->sessions =
           std::make_unique<SessionTable>(cfg_.max_sessions, cfg_.session_buffer_bytes);
-    if (!cfg_.cpus.empty()) workers_.back()->cpu = cfg_.cpus[i % cfg_.cpus.size()];
+    if (!cfg_.cpus.empty()) threads_.back()->cpu = cfg_.cpus[i % cfg_.cpus.size()];
   }
-  for (auto& w : workers_) w->thread = std::thread([this, s = w.get()] { run(*s); });
+  for (auto& nt : threads_) nt->thread = std::thread([this, s = nt.get()] { run(*s); });
   CLIO_LOG(INFO, "mn", "serving %s with %u worker%s", locator_.c_str(), cfg_.workers,
            cfg_.workers == 1 ? "" : "s");
 }
 
 MnServer::~MnServer() {
   stop_.store(true, std::memory_order_release);
-  for (auto& w : workers_) w->thread.join();
+  for (auto& nt : threads_) nt->thread.join();
 }
 
 ServerStats MnServer::stats() const {
@@ -72,8 +72,8 @@ ServerStats MnServer::stats() const {
   auto ld = [](const uint64_t& v) {
     return std::atomic_ref(const_cast<uint64_t&>(v)).load(std::memory_order_relaxed);
   };
-  for (const auto& w : workers_) {
-    const Counters& c = w->counters;
+  for (const auto& nt : threads_) {
+    const Counters& c = nt->counters;
     for (size_t i = 0; i < s.requests.size(); ++i) s.requests[i] += ld(c.requests[i]);
     for (size_t i = 0; i < s.dropped.size(); ++i) s.dropped[i] += ld(c.dropped[i]);
     s.replies += ld(c.replies);
@@ -89,7 +89,7 @@ ServerStats MnServer::stats() const {
     s.foreign_replays += ld(c.foreign_replays);
     s.unproven += ld(c.unproven);
     s.dedup_entries += ld(c.dedup_entries);
-    s.dedup_capacity += w->dedup.capacity();
+    s.dedup_capacity += nt->dedup.capacity();
     s.dedup_evictions += ld(c.dedup_evictions);
     s.dedup_unfair_evictions += ld(c.dedup_unfair);
     s.sessions += ld(c.sessions);

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-// The memory node on the network: worker threads that poll a transport and serve Clio packets.
+// The memory node on the network: network threads (NetThread) that poll a transport and serve
+// Clio packets.
 //
-// Each worker owns one transport endpoint (one UDP socket sharing the port with SO_REUSEPORT, one
-// inproc port of the server's name) and one fast-path FastPath, and loops:
+// Each network thread owns one transport endpoint (one UDP socket sharing the port with
+// SO_REUSEPORT, one inproc port of the server's name) and one FastPath, and loops:
 //   rx_burst -> validate -> read / write / atomic (fast path) -> reply -> tx_burst -> release
 // Control packets (ralloc, rfree, protect, address-space create/destroy) are handed to the slow
-// path through the worker's SPSC ring and answered when it replies; the worker never waits.
+// path through its FastPath's SPSC ring and answered when it replies; the thread never waits.
 //
 // Statelessness: there are no connections and no per-client buffers. The only memory of requests
-// is each worker's bounded DedupTable (and the few control operations in flight), which makes
-// every mutation run at most once (docs/protocol.md has the argument).
+// is each network thread's bounded DedupTable (and the few control operations in flight), which
+// makes every mutation run at most once (docs/protocol.md has the argument).
 //
 // Order of checks for every request: validate the packet; authenticate it (the address space's
 // key, or for kRasCreate the operator's credential); only then look at the records. A request
@@ -41,7 +42,7 @@
 
 namespace clio::mn {
 
-/// Recorded requests per second and worker that the automatic dedup table is sized for.
+/// Recorded requests per second and network thread that the automatic dedup table is sized for.
 inline constexpr uint64_t kDedupSizingRate = 200'000;
 /// The client's default deadline (ClientOptions::deadline_ms) that the table is sized for.
 inline constexpr uint64_t kDedupSizingDeadlineMs = 5'000;
@@ -53,9 +54,9 @@ inline constexpr uint64_t kDefaultMaxPacketLifetimeMs = 100;
 
 struct ServerConfig {
   std::string listen = "inproc:name=mn0";  ///< transport locator to serve on
-  unsigned workers = 1;                    ///< worker threads (each with its own endpoint)
-  /// Records per worker (see DedupTable); 0: kDedupSizingRate x (kDedupSizingDeadlineMs +
-  /// max_packet_lifetime_ms), rounded up to a power of two (1 Mi entries: 96 MiB per worker,
+  unsigned workers = 1;                    ///< network threads (each with its own endpoint)
+  /// Records per network thread (see DedupTable); 0: kDedupSizingRate x (kDedupSizingDeadlineMs +
+  /// max_packet_lifetime_ms), rounded up to a power of two (1 Mi entries: 96 MiB per thread,
   /// touched at start so that no request pays a page fault).
   size_t dedup_entries = 0;
   /// The network's maximum packet lifetime (ms), the MPL of docs/protocol.md: the MN refuses
@@ -67,15 +68,15 @@ struct ServerConfig {
   SipKey auth;
   /// Address tokens are valid for two epochs of 2^token_epoch_shift ms (default about 65 s).
   unsigned token_epoch_shift = 16;
-  uint64_t idle_wait_ns = 1'000'000;  ///< how long an idle worker sleeps in wait()
-  std::vector<int> cpus;              ///< pin worker i to cpus[i % size] (empty: no pinning)
+  uint64_t idle_wait_ns = 1'000'000;  ///< how long an idle thread sleeps in wait()
+  std::vector<int> cpus;              ///< pin thread i to cpus[i % size] (empty: no pinning)
   /// Designs with per-client state (MemoryNode::design().sessions, mn/sessions.h): sessions
-  /// per worker, and each one's receive buffer (4 KiB, as an RC queue pair's).
+  /// per network thread, and each one's receive buffer (4 KiB, as an RC queue pair's).
   size_t max_sessions = 16384;
   size_t session_buffer_bytes = 4096;
 };
 
-/// Counters summed over the server's workers.
+/// Counters summed over the server's network threads.
 struct ServerStats {
   std::array<uint64_t, 32> requests{};  ///< served, by opcode value
   std::array<uint64_t, 16> dropped{};   ///< malformed, by validation status (value - 32)
@@ -91,7 +92,7 @@ struct ServerStats {
   uint64_t id_mismatch = 0;      ///< a recorded identity reused by a different request
   uint64_t foreign_replays = 0;  ///< a recorded request from another endpoint: ignored
   uint64_t unproven = 0;         ///< large reads refused until the source proves its address
-  uint64_t dedup_entries = 0;    ///< records held, summed over workers
+  uint64_t dedup_entries = 0;    ///< records held, summed over threads
   uint64_t dedup_capacity = 0;
   uint64_t dedup_evictions = 0;
   uint64_t dedup_unfair_evictions = 0;   ///< evictions below a pid's fair share
@@ -105,10 +106,10 @@ struct ServerStats {
 
 class MnServer {
  public:
-  /// Opens one transport per worker (throws clio::ConfigError or net::TransportError) and
-  /// starts the worker threads. `mn` must outlive the server.
+  /// Opens one transport per network thread (throws clio::ConfigError or
+  /// net::TransportError) and starts the threads. `mn` must outlive the server.
   MnServer(MemoryNode& mn, const ServerConfig& cfg);
-  /// Stops and joins the workers.
+  /// Stops and joins the network threads.
   ~MnServer();
   MnServer(const MnServer&) = delete;
   MnServer& operator=(const MnServer&) = delete;
@@ -123,24 +124,25 @@ class MnServer {
  private:
   struct Counters;
   struct PendingControl;
-  struct WorkerState;
+  struct NetThread;
 
-  void run(WorkerState& w);
-  void prefetch_records(WorkerState& w, std::span<const net::PacketView> pkts);
-  void serve(WorkerState& w, std::span<net::PacketView> pkts);
-  void serve_control(WorkerState& w, const net::PacketView& p, const wire::Header& h, uint32_t crc,
+  /// A network thread's loop (server_datapath.cc): until stop_.
+  void run(NetThread& nt);
+  void prefetch_records(NetThread& nt, std::span<const net::PacketView> pkts);
+  void serve(NetThread& nt, std::span<net::PacketView> pkts);
+  void serve_control(NetThread& nt, const net::PacketView& p, const wire::Header& h, uint32_t crc,
                      size_t* ntx);
-  void publish_dedup(WorkerState& w);
-  void finish_controls(WorkerState& w);
-  void send(WorkerState& w, size_t n);
+  void publish_dedup(NetThread& nt);
+  void finish_controls(NetThread& nt);
+  void send(NetThread& nt, size_t n);
   uint64_t address_token(const net::Endpoint& to, uint64_t epoch) const;
-  bool token_valid(WorkerState& w, const net::Endpoint& from, uint64_t token);
+  bool token_valid(NetThread& nt, const net::Endpoint& from, uint64_t token);
 
   MemoryNode& mn_;
   const ServerConfig cfg_;
   std::string locator_;
   SipKey token_key_;  ///< random per MN process: tokens die with it
-  std::vector<std::unique_ptr<WorkerState>> workers_;
+  std::vector<std::unique_ptr<NetThread>> threads_;
   std::atomic<bool> stop_{false};
 };
 

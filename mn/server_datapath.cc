@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-// The MN worker loop: rx_burst -> validate -> authenticate -> records -> execute -> reply ->
-// tx_burst -> release. No allocation, no exceptions, no locks.
+// The MN's network threads' loop: rx_burst -> validate -> authenticate -> records -> execute ->
+// reply -> tx_burst -> release. No allocation, no exceptions, no locks.
 #include <cstddef>
 #include <cstring>
 
 #include "common/clock.h"
-#include "mn/server_worker.h"
+#include "mn/server_net_thread.h"
 
 namespace clio::mn {
 namespace {
@@ -77,43 +77,43 @@ uint64_t MnServer::address_token(const net::Endpoint& to, uint64_t epoch) const 
   return t | (t == 0);
 }
 
-bool MnServer::token_valid(WorkerState& w, const net::Endpoint& from, uint64_t token) {
+bool MnServer::token_valid(NetThread& nt, const net::Endpoint& from, uint64_t token) {
   if (token == 0) return false;
-  const uint64_t epoch = w.coarse_ms() >> cfg_.token_epoch_shift;
-  WorkerState::ProvenAddress& c = w.proven[token & (w.proven.size() - 1)];
+  const uint64_t epoch = nt.coarse_ms() >> cfg_.token_epoch_shift;
+  NetThread::ProvenAddress& c = nt.proven[token & (nt.proven.size() - 1)];
   if (c.token == token && c.epoch + 1 >= epoch && c.from == from) return true;
   for (const uint64_t e : {epoch, epoch - 1}) {
     if (token == address_token(from, e)) {
-      c = WorkerState::ProvenAddress{from, token, e};
+      c = NetThread::ProvenAddress{from, token, e};
       return true;
     }
   }
   return false;
 }
 
-void MnServer::run(WorkerState& w) {
-  if (w.cpu >= 0) pin_to_cpu(w.cpu);
+void MnServer::run(NetThread& nt) {
+  if (nt.cpu >= 0) pin_to_cpu(nt.cpu);
   net::PacketView rx[kServerBurst];
   IdlePoll poll;
   bool topped_up = false;  // once per quiet stretch (see FastPath::top_up_when_idle)
-  w.refresh_coarse();
+  nt.refresh_coarse();
   while (!stop_.load(std::memory_order_acquire)) {
-    const size_t n = w.transport->rx_burst(rx);
+    const size_t n = nt.transport->rx_burst(rx);
     if (n != 0) {
-      if (++w.bursts == WorkerState::kCoarseBursts) w.refresh_coarse();
-      serve(w, std::span(rx, n));
-      w.transport->release(std::span(rx, n));
+      if (++nt.bursts == NetThread::kCoarseBursts) nt.refresh_coarse();
+      serve(nt, std::span(rx, n));
+      nt.transport->release(std::span(rx, n));
       poll.busy();
       topped_up = false;
     }
-    if (w.pending_count != 0) finish_controls(w);
+    if (nt.pending_count != 0) finish_controls(nt);
     if (n == 0) {
       // Control answers come from the slow path, not the network: don't sleep long on them.
-      w.transport->wait(w.pending_count != 0 ? 20'000 : cfg_.idle_wait_ns);
+      nt.transport->wait(nt.pending_count != 0 ? 20'000 : cfg_.idle_wait_ns);
       poll.idle();
-      if (poll.last_ns() > w.coarse_ns) w.coarse_ns = poll.last_ns();
+      if (poll.last_ns() > nt.coarse_ns) nt.coarse_ns = poll.last_ns();
       if (!topped_up && poll.yielding()) {
-        w.worker->top_up_when_idle();
+        nt.fast_path->top_up_when_idle();
         topped_up = true;
       }
     }
@@ -123,7 +123,7 @@ void MnServer::run(WorkerState& w) {
 // The records a burst's writes and atomics will look up and evict live in a table far larger
 // than the caches: start loading all their index slots at once, so that the misses overlap
 // instead of following one another. Only a hint: the packets are not validated yet.
-void MnServer::prefetch_records(WorkerState& w, std::span<const net::PacketView> pkts) {
+void MnServer::prefetch_records(NetThread& nt, std::span<const net::PacketView> pkts) {
   uint32_t mutations = 0, pid = 0;
   for (const net::PacketView& p : pkts) {
     if (p.data.size() < wire::kHeaderBytes) continue;
@@ -134,20 +134,20 @@ void MnServer::prefetch_records(WorkerState& w, std::span<const net::PacketView>
     std::memcpy(&session, at + offsetof(Header, session), 8);
     std::memcpy(&seq, at + offsetof(Header, seq), 8);
     std::memcpy(&pid, at + offsetof(Header, pid), 4);
-    w.dedup.prefetch(session, seq);
+    nt.dedup.prefetch(session, seq);
     ++mutations;
   }
-  if (mutations != 0) w.dedup.prefetch_evictions(pid, mutations);
+  if (mutations != 0) nt.dedup.prefetch_evictions(pid, mutations);
 }
 
-void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
-  FastPath& fast = *w.worker;
-  Counters& c = w.counters;
+void MnServer::serve(NetThread& nt, std::span<net::PacketView> pkts) {
+  FastPath& fast = *nt.fast_path;
+  Counters& c = nt.counters;
   size_t ntx = 0;
-  bool reads_unsent = false;  // w.tx holds read replies whose payload is the pool itself
-  w.now_ms = 0;               // read the clock at most once per burst, and only if a write needs it
+  bool reads_unsent = false;  // nt.tx holds read replies whose payload is the pool itself
+  nt.now_ms = 0;              // read the clock at most once per burst, and only if a write needs it
   FastPath::Batch batch(fast);  // replies gather read data from the pool: send inside the batch
-  if (pkts.size() > 1) prefetch_records(w, pkts);  // one packet: no misses to overlap
+  if (pkts.size() > 1) prefetch_records(nt, pkts);  // one packet: no misses to overlap
   for (const net::PacketView& p : pkts) {
     Header h;
     uint32_t crc = 0;
@@ -159,9 +159,9 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         // The NACK is header-sized, never larger than what arrived.
         std::memcpy(&h, p.data.data(), wire::kHeaderBytes);
         if (wire::may_nack(h)) {
-          Header& r = w.reply_headers[ntx];
+          Header& r = nt.reply_headers[ntx];
           r = wire::make_nack(h);
-          w.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
+          nt.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
           bump(c.nacks);
         }
       }
@@ -183,30 +183,30 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       }
       return from_hash;
     };
-    if (w.sessions != nullptr) [[unlikely]]  // server and pnic: the client's session
-      w.sessions->touch(p.from, sender(), h, p.data);
+    if (nt.sessions != nullptr) [[unlikely]]  // server and pnic: the client's session
+      nt.sessions->touch(p.from, sender(), h, p.data);
     const auto op = static_cast<Opcode>(h.opcode);
     if (!wire::is_data_opcode(op)) {
-      serve_control(w, p, h, crc, &ntx);
+      serve_control(nt, p, h, crc, &ntx);
       continue;
     }
 
     if (op != Opcode::kRead && reads_unsent) [[unlikely]] {
       // Read replies point into the pool and were sealed over what it holds now: send them
       // before a later request of this burst changes those bytes under them.
-      send(w, ntx);
+      send(nt, ntx);
       ntx = 0;
       reads_unsent = false;
     }
-    Header& r = w.reply_headers[ntx];
+    Header& r = nt.reply_headers[ntx];
     std::span<const std::byte> payload;
     const Target t{h.pid, h.key, h.va};
     if (op == Opcode::kRead) {
-      if (h.length > wire::kUnprovenReadBytes && !token_valid(w, p.from, h.token)) [[unlikely]] {
+      if (h.length > wire::kUnprovenReadBytes && !token_valid(nt, p.from, h.token)) [[unlikely]] {
         // Would send more than kAmplification x what arrived to an address that has not shown
         // it receives there: a small reply with the token instead (it reaches only the owner).
         r = reply_header(h, Status::kUnproven);
-        r.token = address_token(p.from, w.coarse_ms() >> cfg_.token_epoch_shift);
+        r.token = address_token(p.from, nt.coarse_ms() >> cfg_.token_epoch_shift);
         bump(c.unproven);
       } else {
         const std::byte* data = nullptr;
@@ -222,7 +222,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
                auth != Status::kOk) [[unlikely]] {
       // Never recorded. Only this request's own record (same digest, hence same key) may
       // answer it: the address space may have gone since it ran.
-      const DedupEntry* own = w.dedup.find(h.session, h.seq);
+      const DedupEntry* own = nt.dedup.find(h.session, h.seq);
       if (own != nullptr && own->digest == digest_of(h, crc) && own->sender == sender()) {
         r = reply_header(h, Status::kOk);
         apply(r, *own);
@@ -235,8 +235,8 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
       // Writes and atomics change memory: each runs at most once (see mn/dedup.h).
       (void)sender();  // sets from_hash for the record checks below
       const uint64_t digest = digest_of(h, crc);
-      const uint64_t now = w.clock_ms();
-      const DedupEntry* seen = w.dedup.find(h.session, h.seq);
+      const uint64_t now = nt.clock_ms();
+      const DedupEntry* seen = nt.dedup.find(h.session, h.seq);
       if (seen != nullptr && seen->digest != digest) [[unlikely]] {
         r = reply_header(h, Status::kIdMismatch);
         bump(c.id_mismatch);
@@ -247,7 +247,7 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         r = reply_header(h, Status::kOk);
         apply(r, *seen);
         bump(c.dedup_hits);
-      } else if (w.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, now)) {
+      } else if (nt.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, now)) {
         r = reply_header(h, Status::kStale);
         bump(c.stale);
       } else {
@@ -263,43 +263,43 @@ void MnServer::serve(WorkerState& w, std::span<net::PacketView> pkts) {
         r = reply_header(h, s);
         r.arg0 = old;
         if (s != Status::kRetryLater && !unauthenticated(s)) {
-          w.dedup.insert(record_of(h, digest, r, from_hash, now));
-          w.dedup_dirty = true;
+          nt.dedup.insert(record_of(h, digest, r, from_hash, now));
+          nt.dedup_dirty = true;
         }
       }
-      r.age_ms = horizon_field(w.dedup, h.pid, now);
+      r.age_ms = horizon_field(nt.dedup, h.pid, now);
     }
     wire::seal(r, payload);
-    w.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), payload};
+    nt.tx[ntx++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), payload};
   }
-  send(w, ntx);
-  if (w.dedup_dirty) publish_dedup(w);
-  if (w.sessions != nullptr) {
-    publish(c.sessions, w.sessions->live());
-    publish(c.session_bytes, w.sessions->bytes());
-    publish(c.session_takeovers, w.sessions->takeovers());
+  send(nt, ntx);
+  if (nt.dedup_dirty) publish_dedup(nt);
+  if (nt.sessions != nullptr) {
+    publish(c.sessions, nt.sessions->live());
+    publish(c.session_bytes, nt.sessions->bytes());
+    publish(c.session_takeovers, nt.sessions->takeovers());
   }
 }
 
-void MnServer::publish_dedup(WorkerState& w) {
-  w.dedup_dirty = false;
-  Counters& c = w.counters;
-  publish(c.dedup_entries, w.dedup.size());
-  publish(c.dedup_evictions, w.dedup.evictions());
-  publish(c.dedup_unfair, w.dedup.unfair_evictions());
-  const uint64_t now = w.clock_ms();
-  const uint64_t h = w.dedup.min_horizon_ms(now);
+void MnServer::publish_dedup(NetThread& nt) {
+  nt.dedup_dirty = false;
+  Counters& c = nt.counters;
+  publish(c.dedup_entries, nt.dedup.size());
+  publish(c.dedup_evictions, nt.dedup.evictions());
+  publish(c.dedup_unfair, nt.dedup.unfair_evictions());
+  const uint64_t now = nt.clock_ms();
+  const uint64_t h = nt.dedup.min_horizon_ms(now);
   publish(c.last_evicted_ms, h == UINT64_MAX ? 0 : now - h);
 }
 
-void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Header& h,
-                             uint32_t crc, size_t* ntx) {
-  Counters& c = w.counters;
-  Header& r = w.reply_headers[*ntx];
+void MnServer::serve_control(NetThread& nt, const net::PacketView& p, const Header& h, uint32_t crc,
+                             size_t* ntx) {
+  Counters& c = nt.counters;
+  Header& r = nt.reply_headers[*ntx];
   const auto op = static_cast<Opcode>(h.opcode);
   auto reply = [&] {
     wire::seal(r, {});
-    w.tx[(*ntx)++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
+    nt.tx[(*ntx)++] = net::TxItem{p.from, std::as_bytes(std::span(&r, 1)), {}};
   };
   // Authenticate first: strangers are answered (header-sized) and forgotten.
   if (op == Opcode::kRasCreate) {
@@ -312,16 +312,16 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
       bump(c.bad_credential);
       return reply();
     }
-  } else if (const Status auth = w.worker->check_key(h.pid, h.key, op != Opcode::kStats);
+  } else if (const Status auth = nt.fast_path->check_key(h.pid, h.key, op != Opcode::kStats);
              auth != Status::kOk) {
     // A retransmitted kRasDestroy finds its address space gone: only its own record (same
     // digest, hence the same key, from the same sender) may answer it, or, while the first
     // attempt is still on the slow path, its coming answer.
-    for (const PendingControl& pc : w.pending)
+    for (const PendingControl& pc : nt.pending)
       if (pc.used && pc.req.session == h.session && pc.req.seq == h.seq &&
           pc.digest == digest_of(h, crc))
         return;
-    const DedupEntry* own = w.dedup.find(h.session, h.seq);
+    const DedupEntry* own = nt.dedup.find(h.session, h.seq);
     if (own != nullptr && own->digest == digest_of(h, crc) &&
         own->sender == net::EndpointHash{}(p.from)) {
       r = reply_header(h, Status::kOk);
@@ -340,12 +340,12 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
     r.va = st.page_bytes;
     r.arg0 = st.pages_free + st.pages_queued;
     r.arg1 = st.pages_total;
-    r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
+    r.age_ms = horizon_field(nt.dedup, h.pid, nt.clock_ms());
     return reply();
   }
   const uint64_t from_hash = net::EndpointHash{}(p.from);
   const uint64_t digest = digest_of(h, crc);
-  if (const DedupEntry* seen = w.dedup.find(h.session, h.seq); seen != nullptr) {
+  if (const DedupEntry* seen = nt.dedup.find(h.session, h.seq); seen != nullptr) {
     if (seen->digest != digest) {
       r = reply_header(h, Status::kIdMismatch);
       bump(c.id_mismatch);
@@ -358,21 +358,21 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
     r = reply_header(h, Status::kOk);
     apply(r, *seen);
     if (op == Opcode::kRasCreate && r.status == static_cast<uint8_t>(Status::kOk))
-      r.token = address_token(p.from, w.coarse_ms() >> cfg_.token_epoch_shift);
-    r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
+      r.token = address_token(p.from, nt.coarse_ms() >> cfg_.token_epoch_shift);
+    r.age_ms = horizon_field(nt.dedup, h.pid, nt.clock_ms());
     bump(c.dedup_hits);
     return reply();
   }
-  for (const PendingControl& pc : w.pending)
+  for (const PendingControl& pc : nt.pending)
     if (pc.used && pc.req.session == h.session && pc.req.seq == h.seq) return;  // answered soon
-  if (w.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, w.clock_ms())) {
+  if (nt.dedup.may_have_run(h.pid, h.age_ms, cfg_.max_packet_lifetime_ms, nt.clock_ms())) {
     r = reply_header(h, Status::kStale);
-    r.age_ms = horizon_field(w.dedup, h.pid, w.clock_ms());
+    r.age_ms = horizon_field(nt.dedup, h.pid, nt.clock_ms());
     bump(c.stale);
     return reply();
   }
   size_t slot = 0;
-  while (slot < w.pending.size() && w.pending[slot].used) ++slot;
+  while (slot < nt.pending.size() && nt.pending[slot].used) ++slot;
   ControlRequest req{};
   req.op = op;
   req.flags = h.flags;
@@ -381,25 +381,25 @@ void MnServer::serve_control(WorkerState& w, const net::PacketView& p, const Hea
   req.va = h.va;
   req.size = h.arg0;
   req.cookie = slot;
-  if (slot == w.pending.size() || !w.worker->submit(req)) {
+  if (slot == nt.pending.size() || !nt.fast_path->submit(req)) {
     r = reply_header(h, Status::kRetryLater);
     bump(c.control_busy);
     return reply();
   }
-  w.pending[slot] = PendingControl{true, p.from, from_hash, digest, h};
-  ++w.pending_count;
+  nt.pending[slot] = PendingControl{true, p.from, from_hash, digest, h};
+  ++nt.pending_count;
 }
 
-void MnServer::finish_controls(WorkerState& w) {
+void MnServer::finish_controls(NetThread& nt) {
   ControlReply done[kServerBurst];
-  const size_t n = w.worker->poll_replies(done);
+  const size_t n = nt.fast_path->poll_replies(done);
   if (n == 0) return;
-  w.now_ms = 0;
+  nt.now_ms = 0;
   size_t ntx = 0;
-  const uint64_t now = w.clock_ms();
+  const uint64_t now = nt.clock_ms();
   for (size_t i = 0; i < n; ++i) {
-    PendingControl& pc = w.pending[done[i].cookie];
-    Header& r = w.reply_headers[ntx];
+    PendingControl& pc = nt.pending[done[i].cookie];
+    Header& r = nt.reply_headers[ntx];
     r = reply_header(pc.req, done[i].status);
     if (pc.req.opcode == static_cast<uint8_t>(Opcode::kRasCreate)) {
       r.pid = done[i].pid;
@@ -411,27 +411,27 @@ void MnServer::finish_controls(WorkerState& w) {
     }
     // Keys in a recorded kRasCreate answer go only to the sender that asked (see serve_control).
     if (done[i].status != Status::kRetryLater && !unauthenticated(done[i].status)) {
-      w.dedup.insert(record_of(pc.req, pc.digest, r, pc.from_hash, now));
-      w.dedup_dirty = true;
+      nt.dedup.insert(record_of(pc.req, pc.digest, r, pc.from_hash, now));
+      nt.dedup_dirty = true;
     }
     if (pc.req.opcode == static_cast<uint8_t>(Opcode::kRasCreate) && done[i].status == Status::kOk)
       r.token = address_token(pc.to, now >> cfg_.token_epoch_shift);
-    r.age_ms = horizon_field(w.dedup, pc.req.pid, now);
+    r.age_ms = horizon_field(nt.dedup, pc.req.pid, now);
     wire::seal(r, {});
-    w.tx[ntx++] = net::TxItem{pc.to, std::as_bytes(std::span(&r, 1)), {}};
+    nt.tx[ntx++] = net::TxItem{pc.to, std::as_bytes(std::span(&r, 1)), {}};
     pc.used = false;
-    --w.pending_count;
+    --nt.pending_count;
   }
-  send(w, ntx);
-  if (w.dedup_dirty) publish_dedup(w);
+  send(nt, ntx);
+  if (nt.dedup_dirty) publish_dedup(nt);
 }
 
-void MnServer::send(WorkerState& w, size_t n) {
+void MnServer::send(NetThread& nt, size_t n) {
   size_t sent = 0;
   for (int tries = 0; sent < n && tries < 64; ++tries)
-    sent += w.transport->tx_burst(std::span(w.tx.data() + sent, n - sent));
-  add(w.counters.replies, sent);
-  add(w.counters.tx_dropped, n - sent);
+    sent += nt.transport->tx_burst(std::span(nt.tx.data() + sent, n - sent));
+  add(nt.counters.replies, sent);
+  add(nt.counters.tx_dropped, n - sent);
 }
 
 }  // namespace clio::mn

@@ -9,7 +9,7 @@
 // as sessions are made, so the memory node's resident memory grows with its clients, as a server
 // with one queue pair per client does. When no slot is left near a new endpoint's home, the
 // session at its home is taken over (counted: a real server would tear a connection down).
-// One table per worker thread, used by that thread only.
+// One table per network thread (MnServer::NetThread), used by that thread only.
 #pragma once
 
 #include <cstddef>

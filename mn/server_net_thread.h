@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// Internal to MnServer: one worker thread's state.
+// Internal to MnServer: the state of one network thread (NetThread), and what it counts.
 #pragma once
 
 #include <array>
@@ -16,14 +16,14 @@ namespace clio::mn {
 
 inline constexpr size_t kServerBurst = 32;
 
-/// Single writer (the worker thread); anyone reads them with relaxed atomic loads.
+/// Single writer (the network thread); anyone reads them with relaxed atomic loads.
 struct MnServer::Counters {
   std::array<uint64_t, 32> requests{};
   std::array<uint64_t, 16> dropped{};
   uint64_t replies = 0, nacks = 0, dedup_hits = 0, tx_dropped = 0, control_busy = 0,
            stray_replies = 0, stale = 0, unauthenticated = 0, bad_credential = 0, id_mismatch = 0,
            foreign_replays = 0, unproven = 0;
-  // Published copies of the table's figures (the table itself is the worker's alone).
+  // Published copies of the table's figures (the table itself is the thread's alone).
   uint64_t dedup_entries = 0, dedup_evictions = 0, dedup_unfair = 0, last_evicted_ms = 0;
   uint64_t sessions = 0, session_bytes = 0, session_takeovers = 0;
 };
@@ -37,9 +37,11 @@ struct MnServer::PendingControl {
   wire::Header req{};
 };
 
-struct MnServer::WorkerState {
+/// One network thread: its transport endpoint, its FastPath, its dedup table and sessions, and
+/// the scratch of its loop (MnServer::run).
+struct MnServer::NetThread {
   std::unique_ptr<net::Transport> transport;
-  std::unique_ptr<FastPath> worker;
+  std::unique_ptr<FastPath> fast_path;
   DedupTable dedup;
   std::unique_ptr<SessionTable> sessions;  ///< designs with per-client state only
   Counters counters;
@@ -68,8 +70,8 @@ struct MnServer::WorkerState {
   }
   /// A clock for address-token epochs (about a minute each), so that large reads need no clock
   /// reading of their own: the idle poll's last reading, or a fresh one every kCoarseBursts
-  /// bursts of a worker that never idles. It lags by at most 64 idle waits (64 ms when the
-  /// worker sleeps in wait()) or kCoarseBursts bursts: a token lives that much longer.
+  /// bursts of a thread that never idles. It lags by at most 64 idle waits (64 ms when the
+  /// thread sleeps in wait()) or kCoarseBursts bursts: a token lives that much longer.
   static constexpr uint32_t kCoarseBursts = 1024;
   uint64_t coarse_ns = 0;
   uint32_t bursts = 0;
@@ -79,9 +81,9 @@ struct MnServer::WorkerState {
   }
   uint64_t coarse_ms() const { return coarse_ns / 1'000'000 + 1; }
 
-  WorkerState(std::unique_ptr<net::Transport> t, std::unique_ptr<FastPath> w, size_t dedup_entries,
-              uint32_t max_pids)
-      : transport(std::move(t)), worker(std::move(w)), dedup(dedup_entries, max_pids) {}
+  NetThread(std::unique_ptr<net::Transport> t, std::unique_ptr<FastPath> fp, size_t dedup_entries,
+            uint32_t max_pids)
+      : transport(std::move(t)), fast_path(std::move(fp)), dedup(dedup_entries, max_pids) {}
 };
 
 }  // namespace clio::mn
