@@ -11,15 +11,9 @@ FastPathCounters load_counters(const FastPathCounters& c) {
     return std::atomic_ref(const_cast<uint64_t&>(v)).load(std::memory_order_relaxed);
   };
   FastPathCounters r;
-  r.reads = ld(c.reads);
-  r.writes = ld(c.writes);
-  r.cas = ld(c.cas);
-  r.faa = ld(c.faa);
-  r.faults = ld(c.faults);
-  r.retry_later = ld(c.retry_later);
-  r.tlb_hits = ld(c.tlb_hits);
-  r.tlb_misses = ld(c.tlb_misses);
-  r.errors = ld(c.errors);
+#define CLIO_X(name, report, doc) r.name = ld(c.name);
+  CLIO_FAST_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
   return r;
 }
 
@@ -86,15 +80,7 @@ size_t FastPath::poll_replies(std::span<ControlReply> out) { return slot_.replie
 
 FastPathCounters FastPath::counters() const {
   FastPathCounters now = load_counters(slot_.counters);
-  now.reads -= base_.reads;
-  now.writes -= base_.writes;
-  now.cas -= base_.cas;
-  now.faa -= base_.faa;
-  now.faults -= base_.faults;
-  now.retry_later -= base_.retry_later;
-  now.tlb_hits -= base_.tlb_hits;
-  now.tlb_misses -= base_.tlb_misses;
-  now.errors -= base_.errors;
+  now -= base_;
   return now;
 }
 

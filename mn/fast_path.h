@@ -16,6 +16,8 @@
 #pragma once
 
 #include <atomic>
+#include <cinttypes>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 
@@ -58,18 +60,44 @@ struct FastPathView {
   MemoryNode& node;  ///< for lazy_fault only
 };
 
-/// Per-worker operation counts since the worker was created.
+/// The fast path's counters, the one list from which FastPathCounters, its summing and
+/// MnServer::report() are made: X(name, report, doc), where `report` is the counter's piece of
+/// the report's fast-path line (a printf format taking the value; "": not printed there).
+#define CLIO_FAST_PATH_COUNTERS(X)                                                         \
+  X(reads, "", "reads served")                                                             \
+  X(writes, "", "writes served")                                                           \
+  X(cas, "", "compare-and-swaps served")                                                   \
+  X(faa, "", "fetch-and-adds served")                                                      \
+  X(faults, " faults=%" PRIu64, "pages assigned on first touch")                           \
+  X(retry_later, " retry-later=%" PRIu64, "faults refused because no free page was ready") \
+  X(tlb_hits, " tlb-hits=%" PRIu64, "translations found in the worker's TLB")              \
+  X(tlb_misses, " tlb-misses=%" PRIu64, "translations looked up in the page table")        \
+  X(errors, "", "operations answered with any status other than kOk/kRetryLater")
+
+/// Per-worker operation counts since the worker was created (CLIO_FAST_PATH_COUNTERS).
 struct FastPathCounters {
-  uint64_t reads = 0;
-  uint64_t writes = 0;
-  uint64_t cas = 0;
-  uint64_t faa = 0;
-  uint64_t faults = 0;       ///< pages assigned on first touch
-  uint64_t retry_later = 0;  ///< faults refused because no free page was ready
-  uint64_t tlb_hits = 0;
-  uint64_t tlb_misses = 0;
-  uint64_t errors = 0;  ///< operations answered with any status other than kOk/kRetryLater
+#define CLIO_X(name, report, doc) uint64_t name = 0;
+  CLIO_FAST_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
+
+  FastPathCounters& operator+=(const FastPathCounters& o) {
+#define CLIO_X(name, report, doc) name += o.name;
+    CLIO_FAST_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
+    return *this;
+  }
+  FastPathCounters& operator-=(const FastPathCounters& o) {
+#define CLIO_X(name, report, doc) name -= o.name;
+    CLIO_FAST_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
+    return *this;
+  }
 };
+#define CLIO_X(name, report, doc) +1
+inline constexpr size_t kFastPathCounters = 0 CLIO_FAST_PATH_COUNTERS(CLIO_X);
+#undef CLIO_X
+static_assert(sizeof(FastPathCounters) == kFastPathCounters * sizeof(uint64_t),
+              "every fast-path counter is in CLIO_FAST_PATH_COUNTERS, and nothing else");
 
 class FastPath {
  public:

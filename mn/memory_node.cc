@@ -228,18 +228,7 @@ MnStats MemoryNode::stats() const {
     s.pages_queued += std::atomic_ref(slot->spare_page).load(std::memory_order_relaxed) != kNoPage;
   }
   s.pages_queued += pages_prepared_.load(std::memory_order_relaxed);
-  for (const auto& slot : slots_) {
-    const FastPathCounters c = load_counters(slot->counters);
-    s.fast.reads += c.reads;
-    s.fast.writes += c.writes;
-    s.fast.cas += c.cas;
-    s.fast.faa += c.faa;
-    s.fast.faults += c.faults;
-    s.fast.retry_later += c.retry_later;
-    s.fast.tlb_hits += c.tlb_hits;
-    s.fast.tlb_misses += c.tlb_misses;
-    s.fast.errors += c.errors;
-  }
+  for (const auto& slot : slots_) s.fast += load_counters(slot->counters);
   // Exact whenever no fault or free is in progress.
   const uint64_t recycled = pages_recycled_.load(std::memory_order_relaxed);
   s.pages_mapped = s.fast.faults > recycled ? s.fast.faults - recycled : 0;
@@ -252,15 +241,9 @@ MnStats MemoryNode::stats() const {
     s.pt_bytes = lazy_->bytes();
   }
   s.pt_share = static_cast<double>(s.pt_bytes) / static_cast<double>(s.pool_bytes);
-  s.ras_live = ras_live_.load(std::memory_order_relaxed);
-  s.rallocs = rallocs_.load(std::memory_order_relaxed);
-  s.ralloc_retries = ralloc_retries_.load(std::memory_order_relaxed);
-  s.ralloc_failures = ralloc_failures_.load(std::memory_order_relaxed);
-  s.ralloc_steps = ralloc_steps_.load(std::memory_order_relaxed);
-  s.quota_refusals = quota_refusals_.load(std::memory_order_relaxed);
-  s.ras_expired = ras_expired_.load(std::memory_order_relaxed);
-  s.rfrees = rfrees_.load(std::memory_order_relaxed);
-  s.grace_periods = grace_periods_.load(std::memory_order_relaxed);
+#define CLIO_X(name, report, doc) s.name = name##_.load(std::memory_order_relaxed);
+  CLIO_MN_SLOW_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
   return s;
 }
 

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <atomic>
+#include <cinttypes>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -45,6 +46,22 @@ namespace clio::mn {
 struct FastPathSlot;
 struct Invalidation;
 
+/// The slow path's counters, the one list from which MemoryNode's atomics (name_), MnStats and
+/// MnServer::report() are made: X(name, report, doc), where `report` is the counter's piece of
+/// the report's address-space line (a printf format taking the value; "": not printed there).
+#define CLIO_MN_SLOW_PATH_COUNTERS(X)                                                            \
+  X(ras_live, "  address spaces=%" PRIu64, "address spaces alive (a gauge)")                     \
+  X(ras_expired, " expired-leases=%" PRIu64, "address spaces destroyed as their lease ran out")  \
+  X(rallocs, " rallocs=%" PRIu64, "allocations made")                                            \
+  X(ralloc_retries, " ralloc-retries=%" PRIu64,                                                  \
+    "candidate ranges refused because a bucket was full")                                        \
+  X(ralloc_failures, " ralloc-failures=%" PRIu64, "rallocs refused, quota refusals among them")  \
+  X(quota_refusals, " (over quota %" PRIu64 ")", "rallocs refused for an address space's quota") \
+  X(ralloc_steps, " ralloc-steps=%" PRIu64,                                                      \
+    "times a ralloc, rfree or destruction gave way to other work before it finished")            \
+  X(rfrees, " rfrees=%" PRIu64, "allocations freed")                                             \
+  X(grace_periods, "", "grace periods waited for")
+
 /// A snapshot of the MN's state and counters.
 struct MnStats {
   uint64_t pool_bytes = 0;
@@ -57,16 +74,10 @@ struct MnStats {
   uint64_t pt_slots_used = 0;  ///< reserved for allocated pages (or retiring)
   uint64_t pt_bytes = 0;
   double pt_share = 0;  ///< pt_bytes / pool_bytes
-  uint64_t ras_live = 0;
   uint64_t workers = 0;
-  uint64_t rallocs = 0;
-  uint64_t ralloc_retries = 0;  ///< candidate ranges refused because a bucket was full
-  uint64_t ralloc_failures = 0;
-  uint64_t ralloc_steps = 0;    ///< times a ralloc gave way to other work before it finished
-  uint64_t quota_refusals = 0;  ///< rallocs refused for an address space's quota
-  uint64_t ras_expired = 0;     ///< address spaces destroyed because their lease ran out
-  uint64_t rfrees = 0;
-  uint64_t grace_periods = 0;
+#define CLIO_X(name, report, doc) uint64_t name = 0;
+  CLIO_MN_SLOW_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
   FastPathCounters fast;  ///< summed over every worker that ever ran
 };
 
@@ -275,9 +286,10 @@ class MemoryNode {
   std::vector<std::map<uint64_t, Vma>> lazy_vmas_;  ///< per pid: allocations by start VA
 
   // Counters written by the slow path, read by stats().
-  std::atomic<uint64_t> rallocs_{0}, ralloc_retries_{0}, ralloc_failures_{0}, rfrees_{0},
-      ralloc_steps_{0}, quota_refusals_{0}, ras_expired_{0}, grace_periods_{0}, ras_live_{0},
-      pages_free_{0}, pages_prepared_{0}, pages_recycled_{0};
+#define CLIO_X(name, report, doc) std::atomic<uint64_t> name##_{0};
+  CLIO_MN_SLOW_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
+  std::atomic<uint64_t> pages_free_{0}, pages_prepared_{0}, pages_recycled_{0};
 };
 
 }  // namespace clio::mn

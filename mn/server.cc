@@ -76,25 +76,10 @@ ServerStats MnServer::stats() const {
     const Counters& c = nt->counters;
     for (size_t i = 0; i < s.requests.size(); ++i) s.requests[i] += ld(c.requests[i]);
     for (size_t i = 0; i < s.dropped.size(); ++i) s.dropped[i] += ld(c.dropped[i]);
-    s.replies += ld(c.replies);
-    s.nacks += ld(c.nacks);
-    s.dedup_hits += ld(c.dedup_hits);
-    s.tx_dropped += ld(c.tx_dropped);
-    s.control_busy += ld(c.control_busy);
-    s.stray_replies += ld(c.stray_replies);
-    s.stale += ld(c.stale);
-    s.unauthenticated += ld(c.unauthenticated);
-    s.bad_credential += ld(c.bad_credential);
-    s.id_mismatch += ld(c.id_mismatch);
-    s.foreign_replays += ld(c.foreign_replays);
-    s.unproven += ld(c.unproven);
-    s.dedup_entries += ld(c.dedup_entries);
+#define CLIO_X(name, report, doc) s.name += ld(c.name);
+    CLIO_SERVER_COUNTERS(CLIO_X)
+#undef CLIO_X
     s.dedup_capacity += nt->dedup.capacity();
-    s.dedup_evictions += ld(c.dedup_evictions);
-    s.dedup_unfair_evictions += ld(c.dedup_unfair);
-    s.sessions += ld(c.sessions);
-    s.session_bytes += ld(c.session_bytes);
-    s.session_takeovers += ld(c.session_takeovers);
     const uint64_t last = ld(c.last_evicted_ms);
     if (last != 0) {
       const uint64_t now = now_ns() / 1'000'000 + 1;
@@ -122,12 +107,18 @@ std::string MnServer::report() const {
   for (size_t op = 0; op < s.requests.size(); ++op)
     if (s.requests[op] != 0)
       add(" %s=%" PRIu64, wire::opcode_name(static_cast<wire::Opcode>(op)), s.requests[op]);
-  add("\n  replies=%" PRIu64 " retransmissions-answered=%" PRIu64 " stale=%" PRIu64
-      " nacks=%" PRIu64 " tx-dropped=%" PRIu64 " control-busy=%" PRIu64 "\n",
-      s.replies, s.dedup_hits, s.stale, s.nacks, s.tx_dropped, s.control_busy);
-  add("  refused: unauthenticated=%" PRIu64 " bad-credential=%" PRIu64 " id-mismatch=%" PRIu64
-      " foreign-replays=%" PRIu64 " unproven-address=%" PRIu64 "\n",
-      s.unauthenticated, s.bad_credential, s.id_mismatch, s.foreign_replays, s.unproven);
+  // Each counter of a line prints its own piece (see the lists in server.h, memory_node.h and
+  // fast_path.h); "" pieces are printed elsewhere or not at all.
+  auto piece = [&](const char* fmt, uint64_t v) {
+    if (*fmt != '\0') add(fmt, v);
+  };
+  add("\n ");
+#define CLIO_X(name, report, doc) piece(report, s.name);
+  CLIO_SERVER_REPLY_COUNTERS(CLIO_X)
+  add("\n  refused:");
+  CLIO_SERVER_REFUSAL_COUNTERS(CLIO_X)
+#undef CLIO_X
+  add("\n");
   if (s.min_horizon_ms == UINT64_MAX) {
     add("  records: %" PRIu64 " of %" PRIu64 ", none evicted (horizon unbounded)\n",
         s.dedup_entries, s.dedup_capacity);
@@ -140,11 +131,13 @@ std::string MnServer::report() const {
   add("  dropped=%" PRIu64, s.dropped_total() + s.stray_replies);
   for (size_t i = 0; i < s.dropped.size(); ++i)
     if (s.dropped[i] != 0)
-      add(" %s=%" PRIu64, status_name(static_cast<Status>(32 + i)), s.dropped[i]);
+      add(" %s=%" PRIu64, status_name(static_cast<Status>(kFirstDropStatus + i)), s.dropped[i]);
   if (s.stray_replies != 0) add(" stray-replies=%" PRIu64, s.stray_replies);
-  add("\n  faults=%" PRIu64 " retry-later=%" PRIu64 " tlb-hits=%" PRIu64 " tlb-misses=%" PRIu64
-      "\n",
-      m.fast.faults, m.fast.retry_later, m.fast.tlb_hits, m.fast.tlb_misses);
+  add("\n ");
+#define CLIO_X(name, report, doc) piece(report, m.fast.name);
+  CLIO_FAST_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
+  add("\n");
   add("  pages: %" PRIu64 " total, %" PRIu64 " free, %" PRIu64 " queued, %" PRIu64
       " mapped (%s pages)\n",
       m.pages_total, m.pages_free, m.pages_queued, m.pages_mapped,
@@ -161,11 +154,10 @@ std::string MnServer::report() const {
   if (mn_.design().sessions)
     add("  sessions=%" PRIu64 " (%s) takeovers=%" PRIu64 "\n", s.sessions,
         format_size(s.session_bytes).c_str(), s.session_takeovers);
-  add("  address spaces=%" PRIu64 " expired-leases=%" PRIu64 " rallocs=%" PRIu64
-      " ralloc-retries=%" PRIu64 " ralloc-failures=%" PRIu64 " (over quota %" PRIu64
-      ") ralloc-steps=%" PRIu64 " rfrees=%" PRIu64 "\n",
-      m.ras_live, m.ras_expired, m.rallocs, m.ralloc_retries, m.ralloc_failures, m.quota_refusals,
-      m.ralloc_steps, m.rfrees);
+#define CLIO_X(name, report, doc) piece(report, m.name);
+  CLIO_MN_SLOW_PATH_COUNTERS(CLIO_X)
+#undef CLIO_X
+  add("\n");
   return r;
 }
 

@@ -29,6 +29,7 @@
 
 #include <array>
 #include <atomic>
+#include <cinttypes>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,6 +37,8 @@
 #include <vector>
 
 #include "common/siphash.h"
+#include "common/status.h"
+#include "common/wire.h"
 #include "mn/dedup.h"
 #include "mn/memory_node.h"
 #include "verbs_shim/transport.h"
@@ -76,33 +79,71 @@ struct ServerConfig {
   size_t session_buffer_bytes = 4096;
 };
 
+/// The network threads' counters, the one list from which each thread's counters
+/// (MnServer::Counters), ServerStats, their summing and MnServer::report() are made:
+/// X(name, report, doc). The counters of the report's "replies" line, in its order (`report`:
+/// the counter's piece of the line, a printf format taking the value):
+#define CLIO_SERVER_REPLY_COUNTERS(X)                                                 \
+  X(replies, " replies=%" PRIu64, "replies sent")                                     \
+  X(dedup_hits, " retransmissions-answered=%" PRIu64,                                 \
+    "retransmissions answered from the dedup table")                                  \
+  X(stale, " stale=%" PRIu64, "mutations the MN could not prove unexecuted (kStale)") \
+  X(nacks, " nacks=%" PRIu64, "NACKs sent for corrupted requests")                    \
+  X(tx_dropped, " tx-dropped=%" PRIu64,                                               \
+    "replies the transport would not take (the client retries)")                      \
+  X(control_busy, " control-busy=%" PRIu64,                                           \
+    "control requests refused with kRetryLater (queue full)")
+/// Those of its "refused:" line:
+#define CLIO_SERVER_REFUSAL_COUNTERS(X)                                                            \
+  X(unauthenticated, " unauthenticated=%" PRIu64,                                                  \
+    "refused: no live address space with that pid and key")                                        \
+  X(bad_credential, " bad-credential=%" PRIu64, "kRasCreate refused: credential missing or wrong") \
+  X(id_mismatch, " id-mismatch=%" PRIu64, "a recorded identity reused by a different request")     \
+  X(foreign_replays, " foreign-replays=%" PRIu64,                                                  \
+    "a recorded request from another endpoint: ignored")                                           \
+  X(unproven, " unproven-address=%" PRIu64,                                                        \
+    "large reads refused until the source proves its address")
+/// And those the report prints in lines of their own (`report` unused): the stray replies among
+/// the drops, and the figures each thread publishes of its dedup table and sessions.
+#define CLIO_SERVER_OTHER_COUNTERS(X)                                          \
+  X(stray_replies, "", "packets marked as replies, which an MN never expects") \
+  X(dedup_entries, "", "records held")                                         \
+  X(dedup_evictions, "", "records evicted")                                    \
+  X(dedup_unfair_evictions, "", "evictions below a pid's fair share")          \
+  X(sessions, "", "per-client sessions held (server and pnic designs)")        \
+  X(session_bytes, "", "their state and receive buffers")                      \
+  X(session_takeovers, "", "sessions taken over by a new client (table full there)")
+#define CLIO_SERVER_COUNTERS(X) \
+  CLIO_SERVER_REPLY_COUNTERS(X) CLIO_SERVER_REFUSAL_COUNTERS(X) CLIO_SERVER_OTHER_COUNTERS(X)
+
+/// Request counts by opcode value, and drops by validation status (value - kFirstDropStatus).
+inline constexpr size_t kRequestCounters = 32;
+inline constexpr size_t kFirstDropStatus = 32;
+inline constexpr size_t kDropCounters = 16;
+static_assert(static_cast<size_t>(wire::Opcode::kStats) < kRequestCounters,
+              "every opcode has a request counter");
+static_assert(static_cast<size_t>(Status::kTruncated) == kFirstDropStatus &&
+                  static_cast<size_t>(Status::kBadRequestId) < kFirstDropStatus + kDropCounters,
+              "every validation status has a drop counter");
+
 /// Counters summed over the server's network threads.
 struct ServerStats {
-  std::array<uint64_t, 32> requests{};  ///< served, by opcode value
-  std::array<uint64_t, 16> dropped{};   ///< malformed, by validation status (value - 32)
-  uint64_t replies = 0;
-  uint64_t nacks = 0;
-  uint64_t dedup_hits = 0;       ///< retransmissions answered from the dedup table
-  uint64_t tx_dropped = 0;       ///< replies the transport would not take (the client retries)
-  uint64_t control_busy = 0;     ///< control requests refused with kRetryLater (queue full)
-  uint64_t stray_replies = 0;    ///< packets marked as replies, which an MN never expects
-  uint64_t stale = 0;            ///< mutations the MN could not prove unexecuted (kStale)
-  uint64_t unauthenticated = 0;  ///< refused: no live address space with that pid and key
-  uint64_t bad_credential = 0;   ///< kRasCreate refused: credential missing or wrong
-  uint64_t id_mismatch = 0;      ///< a recorded identity reused by a different request
-  uint64_t foreign_replays = 0;  ///< a recorded request from another endpoint: ignored
-  uint64_t unproven = 0;         ///< large reads refused until the source proves its address
-  uint64_t dedup_entries = 0;    ///< records held, summed over threads
-  uint64_t dedup_capacity = 0;
-  uint64_t dedup_evictions = 0;
-  uint64_t dedup_unfair_evictions = 0;   ///< evictions below a pid's fair share
+  std::array<uint64_t, kRequestCounters> requests{};  ///< served, by opcode value
+  std::array<uint64_t, kDropCounters> dropped{};  ///< malformed, by validation status (value - 32)
+#define CLIO_X(name, report, doc) uint64_t name = 0;
+  CLIO_SERVER_COUNTERS(CLIO_X)
+#undef CLIO_X
+  uint64_t dedup_capacity = 0;           ///< records the tables hold at most
   uint64_t min_horizon_ms = UINT64_MAX;  ///< shortest record horizon of any address space
-  uint64_t sessions = 0;                 ///< per-client sessions held (server and pnic designs)
-  uint64_t session_bytes = 0;            ///< their state and receive buffers
-  uint64_t session_takeovers = 0;        ///< sessions taken over by a new client (table full there)
 
   uint64_t dropped_total() const;
 };
+#define CLIO_X(name, report, doc) +1
+inline constexpr size_t kServerCounters = 0 CLIO_SERVER_COUNTERS(CLIO_X);
+#undef CLIO_X
+static_assert(sizeof(ServerStats) ==
+                  (kRequestCounters + kDropCounters + kServerCounters + 2) * sizeof(uint64_t),
+              "every summed counter of ServerStats is in CLIO_SERVER_COUNTERS");
 
 class MnServer {
  public:

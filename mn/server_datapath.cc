@@ -153,7 +153,7 @@ void MnServer::serve(NetThread& nt, std::span<net::PacketView> pkts) {
     uint32_t crc = 0;
     const Status v = wire::validate(p.data, &h, &crc);
     if (v != Status::kOk) [[unlikely]] {
-      bump(c.dropped[static_cast<uint8_t>(v) - 32]);
+      bump(c.dropped[static_cast<uint8_t>(v) - kFirstDropStatus]);
       if (v == Status::kBadChecksum) {
         // The header may be damaged too; answer only when it still reads as a known request.
         // The NACK is header-sized, never larger than what arrived.
@@ -286,7 +286,7 @@ void MnServer::publish_dedup(NetThread& nt) {
   Counters& c = nt.counters;
   publish(c.dedup_entries, nt.dedup.size());
   publish(c.dedup_evictions, nt.dedup.evictions());
-  publish(c.dedup_unfair, nt.dedup.unfair_evictions());
+  publish(c.dedup_unfair_evictions, nt.dedup.unfair_evictions());
   const uint64_t now = nt.clock_ms();
   const uint64_t h = nt.dedup.min_horizon_ms(now);
   publish(c.last_evicted_ms, h == UINT64_MAX ? 0 : now - h);

@@ -17,15 +17,15 @@ namespace clio::mn {
 inline constexpr size_t kServerBurst = 32;
 
 /// Single writer (the network thread); anyone reads them with relaxed atomic loads.
+/// CLIO_SERVER_COUNTERS; dedup_* and session* are published copies of the table's figures (the
+/// table itself is the thread's alone).
 struct MnServer::Counters {
-  std::array<uint64_t, 32> requests{};
-  std::array<uint64_t, 16> dropped{};
-  uint64_t replies = 0, nacks = 0, dedup_hits = 0, tx_dropped = 0, control_busy = 0,
-           stray_replies = 0, stale = 0, unauthenticated = 0, bad_credential = 0, id_mismatch = 0,
-           foreign_replays = 0, unproven = 0;
-  // Published copies of the table's figures (the table itself is the thread's alone).
-  uint64_t dedup_entries = 0, dedup_evictions = 0, dedup_unfair = 0, last_evicted_ms = 0;
-  uint64_t sessions = 0, session_bytes = 0, session_takeovers = 0;
+  std::array<uint64_t, kRequestCounters> requests{};
+  std::array<uint64_t, kDropCounters> dropped{};
+#define CLIO_X(name, report, doc) uint64_t name = 0;
+  CLIO_SERVER_COUNTERS(CLIO_X)
+#undef CLIO_X
+  uint64_t last_evicted_ms = 0;  ///< when the table last evicted a record (0: never)
 };
 
 /// A control request handed to the slow path, waiting for its answer.
