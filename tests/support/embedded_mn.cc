@@ -34,6 +34,5 @@ EmbeddedMn::~EmbeddedMn() {
 }
 
 EmbeddedMn::EmbeddedMn(EmbeddedMn&&) noexcept = default;
-EmbeddedMn& EmbeddedMn::operator=(EmbeddedMn&&) noexcept = default;
 
 }  // namespace clio::testing

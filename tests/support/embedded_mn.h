@@ -38,7 +38,8 @@ class EmbeddedMn {
       : EmbeddedMn(node, serving(listen)) {}
   ~EmbeddedMn();
   EmbeddedMn(EmbeddedMn&&) noexcept;
-  EmbeddedMn& operator=(EmbeddedMn&&) noexcept;
+  /// No assignment: a member-wise one would destroy the old node while its server still runs.
+  EmbeddedMn& operator=(EmbeddedMn&&) = delete;
 
   mn::MemoryNode& node() { return *node_; }
   const mn::MemoryNode& node() const { return *node_; }
