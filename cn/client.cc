@@ -34,16 +34,11 @@ std::atomic<uint64_t> g_next_serial{1};
 }  // namespace cn
 
 Client::Impl::Impl(const ClientOptions& o, std::vector<std::unique_ptr<MnInfo>> m, bool own)
-    : options(o),
-      mns(std::move(m)),
-      owner(own),
-      serial(cn::g_next_serial.fetch_add(1)),
-      engine_by_id(new std::atomic<Engine*>[Engine::kMaxThreads]) {
+    : options(o), mns(std::move(m)), owner(own), serial(cn::g_next_serial.fetch_add(1)) {
   cc.enabled = o.congestion_control;
   cc.max_window = o.window;
   cc.initial_window = std::min<double>(16, o.window);
   if (o.target_delay_us != 0) cc.target_floor_ns = o.target_delay_us * 1000;
-  for (size_t i = 0; i < Engine::kMaxThreads; ++i) engine_by_id[i].store(nullptr);
 }
 
 Client::Impl::~Impl() { stop_keepalive(); }
@@ -107,7 +102,6 @@ Engine& Client::Impl::engine() {
     engines.push_back(std::make_unique<Engine>(*this, id));
     engine_owners.push_back(me);
     found = engines.back().get();
-    engine_by_id[id].store(found, std::memory_order_release);
     if (id == 0) {
       first_engine = found;
       first_owner.store(me, std::memory_order_release);

@@ -82,8 +82,6 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
   std::mutex engine_mu;  ///< creation of engines only
   std::vector<std::unique_ptr<cn::Engine>> engines;
   std::vector<std::thread::id> engine_owners;
-  std::atomic<uint32_t> engine_count{0};
-  std::unique_ptr<std::atomic<cn::Engine*>[]> engine_by_id;  ///< for handles (kMaxThreads)
   /// The first engine's thread and engine: set once, under engine_mu, and never changed.
   std::atomic<std::thread::id> first_owner{};
   cn::Engine* first_engine = nullptr;
