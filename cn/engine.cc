@@ -125,10 +125,8 @@ int Engine::add_packet(uint32_t op, size_t mn, Opcode code, uint64_t lo, uint64_
   if (free_packets_.empty() && packets_.size() < kMaxPackets) grow_packets();
   if (free_packets_.empty()) {
     // Full: make room by completing older requests (bounded by their deadlines).
-    while (free_packets_.empty()) {
-      now = fast_now_ns();
-      if (!progress(now)) idle(now);
-    }
+    while (free_packets_.empty()) wait_round();
+    now = fast_now_ns();
   }
   const uint32_t i = free_packets_.back();
   free_packets_.pop_back();
@@ -294,17 +292,19 @@ void Engine::idle(uint64_t now) {
   poll_.idle();
 }
 
+void Engine::wait_round() {
+  const uint64_t now = fast_now_ns();
+  if (progress(now)) {
+    poll_.busy();
+  } else {
+    idle(now);
+  }
+}
+
 // --- Completion ---------------------------------------------------------------------------
 
 int Engine::wait(uint32_t op, Header* reply) {
-  while (ops_[op].remaining != 0) {
-    const uint64_t now = fast_now_ns();
-    if (progress(now)) {
-      poll_.busy();
-    } else {
-      idle(now);
-    }
-  }
+  while (ops_[op].remaining != 0) wait_round();
   const int r = ops_[op].result;
   if (reply != nullptr) *reply = ops_[op].reply;
   drop_op(op);
@@ -322,21 +322,12 @@ bool Engine::poll(uint32_t op, int* result, bool advance) {
 void Engine::fence() {
   // A fence is never dropped: when the tracker holds all it can, earlier requests complete
   // (or fail at their deadlines) until one fence is done, and then this one is recorded.
-  while (ordering_.fence(next_seq_, head_ != UINT32_MAX) == OrderingTracker::FenceResult::kFull) {
-    const uint64_t now = fast_now_ns();
-    if (!progress(now)) idle(now);
-  }
+  while (ordering_.fence(next_seq_, head_ != UINT32_MAX) == OrderingTracker::FenceResult::kFull)
+    wait_round();
 }
 
 void Engine::release() {
-  while (head_ != UINT32_MAX) {
-    const uint64_t now = fast_now_ns();
-    if (progress(now)) {
-      poll_.busy();
-    } else {
-      idle(now);
-    }
-  }
+  while (head_ != UINT32_MAX) wait_round();
 }
 
 }  // namespace clio::cn

@@ -133,6 +133,10 @@ class Engine {
   /// One round: send what may go, receive, handle timeouts. Returns true if anything happened.
   bool progress(uint64_t now);
   void idle(uint64_t now);
+  /// One round of a loop that waits for completions: progress(), and when nothing happened,
+  /// idle(); a round that did something restarts the idle stretch (IdlePoll::busy), so that
+  /// a waiter that keeps making progress keeps spinning rather than yielding.
+  void wait_round();
 
   // --- engine_send.cc: what may leave, sending, timers --------------------------------------
   void pump(uint64_t now);
