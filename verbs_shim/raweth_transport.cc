@@ -97,8 +97,7 @@ Interface interface_named(const std::string& name) {
     throw ConfigError("raweth: no interface '" + name +
                       "' here (up, not loopback: " + up_interfaces(&one, &dummy) + ")");
   }
-  UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (s.get() < 0) throw raweth_error(name, "socket");
+  const UniqueFd s = open_socket(AF_INET, SOCK_DGRAM, "raweth " + name);
   ifreq r{};
   std::memcpy(r.ifr_name, name.c_str(), name.size());
   if (ioctl(s.get(), SIOCGIFMTU, &r) != 0) throw raweth_error(name, "ioctl(SIOCGIFMTU)");
@@ -153,16 +152,10 @@ void join_fanout(int fd, uint16_t port, unsigned members, const std::string& wha
 
 /// A UDP port the kernel promises nobody else on this host holds: the client's raweth port.
 UniqueFd reserve_port(uint16_t* port) {
-  UniqueFd s{socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)};
-  if (s.get() < 0) throw raweth_error("client port", "socket");
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0)
-    throw raweth_error("client port", "bind");
-  socklen_t len = sizeof a;
-  getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  *port = ntohs(a.sin_port);
+  const std::string what = "raweth client port";
+  UniqueFd s = open_socket(AF_INET, SOCK_DGRAM, what);
+  bind_to(s.get(), resolve("127.0.0.1", 0, SOCK_DGRAM, what), what);
+  *port = local_address(s.get()).port();
   return s;
 }
 
